@@ -1,0 +1,63 @@
+# Thin wrapper around CMake. The two commands a new machine needs:
+#   make test    build and run the test suite (release build)
+#   make bench   build and run the workload suite, print the table
+# Others: make [all], make debug|asan|tsan (build only), make test-debug,
+# make test-asan, make test-tsan, make install PREFIX=/some/dir, make clean.
+
+PREFIX     ?= /usr/local
+BENCH_ARGS ?=
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_ARGS ?=
+
+# build/<type> for each CMake build type.
+define configure
+	@mkdir -p build/$(1)
+	@cd build/$(1) && cmake -S ../.. -B . -DCMAKE_BUILD_TYPE=$(2) \
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(3) >/dev/null
+endef
+
+.PHONY: all release debug asan tsan test test-release test-debug test-asan test-tsan \
+        bench install clean
+
+all: release
+
+release:
+	$(call configure,release,Release)
+	@cmake --build build/release -j $(JOBS)
+
+debug:
+	$(call configure,debug,Debug)
+	@cmake --build build/debug -j $(JOBS)
+
+asan:
+	$(call configure,asan,Asan)
+	@cmake --build build/asan -j $(JOBS)
+
+tsan:
+	$(call configure,tsan,Tsan)
+	@cmake --build build/tsan -j $(JOBS)
+
+test: test-release
+
+test-release: release
+	cd build/release && ctest --output-on-failure $(CTEST_ARGS)
+
+test-debug: debug
+	cd build/debug && ctest --output-on-failure $(CTEST_ARGS)
+
+test-asan: asan
+	cd build/asan && ctest --output-on-failure $(CTEST_ARGS)
+
+# TSan needs a fixed address-space layout on newer kernels; setarch -R turns off
+# randomisation for the test processes only.
+test-tsan: tsan
+	cd build/tsan && setarch $$(uname -m) -R ctest --output-on-failure $(CTEST_ARGS)
+
+bench: release
+	./build/release/bench/formica-bench --csv bench/results/latest.csv $(BENCH_ARGS)
+
+install: release
+	cmake --install build/release --prefix $(PREFIX)
+
+clean:
+	rm -rf build

@@ -1,0 +1,16 @@
+/* formica: threads and memory for long-running concurrent programs.
+ *
+ * One umbrella header; each module has its own header under formica/ and a
+ * page under docs/:
+ *   formica/common.h   error codes, timeouts, version        (docs/errors.md)
+ *   formica/pool.h     fm_pool: the worker pool               (docs/pool.md)
+ *
+ * Link with -lformica -lpthread, or use pkg-config formica / find_package(formica).
+ */
+#ifndef FORMICA_H
+#define FORMICA_H
+
+#include "formica/common.h"
+#include "formica/pool.h"
+
+#endif /* FORMICA_H */

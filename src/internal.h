@@ -1,0 +1,126 @@
+/* formica internals: shared by every module, never installed.
+ *
+ * Naming: fm__module_verb for internal functions (hidden by -fvisibility=hidden),
+ * FM__ for internal macros.
+ */
+#ifndef FM_INTERNAL_H
+#define FM_INTERNAL_H
+
+#include <formica.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Two cache lines: adjacent-line prefetch on x86 pulls lines in pairs, so hot
+ * shared fields written by different threads sit this far apart. */
+#define FM__CACHELINE 128
+#define FM__ALIGNED __attribute__((aligned(FM__CACHELINE)))
+
+#define FM__LIKELY(x) __builtin_expect(!!(x), 1)
+#define FM__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Debug builds check internal invariants and misuse and abort with a message;
+ * release builds compile the checks out. */
+#ifdef FM_DEBUG
+#define FM__ASSERT(cond)                                                                 \
+    do {                                                                                 \
+        if (!(cond))                                                                     \
+            fm__die("%s:%d: assertion failed: %s", __FILE__, __LINE__, #cond);          \
+    } while (0)
+#else
+#define FM__ASSERT(cond) ((void)0)
+#endif
+
+/* Prints "formica: <message>" to stderr and aborts. For misuse that cannot be
+ * reported through a return value (for example destroy from inside a task). */
+__attribute__((noreturn, format(printf, 1, 2))) void fm__die(const char *fmt, ...);
+
+/* ---- os/linux.c: the platform layer ---- */
+
+#define FM__NSEC_PER_SEC INT64_C(1000000000)
+
+int64_t fm__now_ns(void);        /* CLOCK_MONOTONIC */
+int64_t fm__now_coarse_ns(void); /* CLOCK_MONOTONIC_COARSE: a few ns, ~4 ms resolution */
+
+/* deadline in CLOCK_MONOTONIC nanoseconds for a relative timeout; INT64_MAX for
+ * a negative (forever) timeout; saturates instead of overflowing. */
+int64_t fm__deadline_after(int64_t timeout_ns);
+
+/* Absolute CLOCK_MONOTONIC timespec of a deadline, for pthread_cond_timedwait on
+ * a condition variable created by fm__cond_init. */
+struct timespec fm__timespec_of(int64_t deadline_ns);
+int fm__cond_init(pthread_cond_t *c); /* a condvar that times out on CLOCK_MONOTONIC */
+
+/* Waits on cond until signalled or the deadline (INT64_MAX: no deadline).
+ * Returns 0 or ETIMEDOUT. Spurious wakeups are possible, as with the pthread call. */
+int fm__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns);
+
+/* Futex wait/wake on a 32-bit word, process-private. wait returns when *word
+ * != expected, when woken, or spuriously; callers re-check in a loop. */
+void fm__futex_wait(_Atomic uint32_t *word, uint32_t expected);
+void fm__futex_wake(_Atomic uint32_t *word, int count);
+
+int fm__ncpu(void); /* online CPUs, at least 1; read once */
+
+/* Hint to the CPU that this is a spin-wait loop. */
+static inline void fm__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Starts a detached-from-signals thread: all signals blocked in it, so a
+ * program's asynchronous signals go to its own threads. stack_size 0 = default. */
+int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), void *arg);
+
+/* ---- maint.c: the library's one maintenance thread ----
+ *
+ * Clients (pools with expiry, later object pools and buffer pools) register a
+ * tick function and ask for a tick at a deadline. The thread starts on the
+ * first request and sleeps until the earliest requested deadline; with no
+ * request pending it sleeps without a timeout, so an idle process pays no CPU.
+ *
+ * | call                  | may run concurrently with          | lock it takes      |
+ * |-----------------------|------------------------------------|--------------------|
+ * | fm__maint_register    | everything                         | maint lock         |
+ * | fm__maint_request     | everything, also from inside tick  | maint lock         |
+ * | fm__maint_unregister  | everything but a tick of itself     | maint lock; waits  |
+ * |                       | (never call it from its own tick)  | out its running tick|
+ *
+ * Lock order: a client's own lock may be held while calling fm__maint_request
+ * (client lock -> maint lock); tick is called with no maint lock held.
+ */
+typedef struct fm__maint_client fm__maint_client;
+struct fm__maint_client {
+    /* Called on the maintenance thread at or after the requested deadline;
+     * returns the next deadline wanted, or INT64_MAX for none. */
+    int64_t (*tick)(fm__maint_client *c, int64_t now_ns);
+    /* Below: maint lock. */
+    int64_t deadline;            /* INT64_MAX: no tick wanted */
+    fm__maint_client *next, *prev;
+    int registered;
+};
+
+void fm__maint_register(fm__maint_client *c);
+void fm__maint_unregister(fm__maint_client *c);
+/* Asks for a tick no later than deadline_ns. Cheap when an earlier or equal
+ * deadline is already pending. Returns 0 or a negative errno if the thread
+ * could not be started (the request stays pending and is retried on the next
+ * request). */
+int fm__maint_request(fm__maint_client *c, int64_t deadline_ns);
+
+/* fork() support: the handlers of every module run in one fixed lock order,
+ * registered once by fm__atfork_init (pool registry -> pools -> maint). */
+void fm__maint_atfork_prepare(void);
+void fm__maint_atfork_parent(void);
+void fm__maint_atfork_child(void);
+
+#endif /* FM_INTERNAL_H */

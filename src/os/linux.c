@@ -1,0 +1,119 @@
+/* The platform layer: clocks, futexes, condition variables on the monotonic
+ * clock, thread start. Linux only. */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+void fm__die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("formica: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+static int64_t fm__clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * FM__NSEC_PER_SEC + ts.tv_nsec;
+}
+
+int64_t fm__now_ns(void)
+{
+    return fm__clock_ns(CLOCK_MONOTONIC);
+}
+
+int64_t fm__now_coarse_ns(void)
+{
+    return fm__clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+int64_t fm__deadline_after(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return INT64_MAX;
+    int64_t now = fm__now_ns();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+struct timespec fm__timespec_of(int64_t deadline_ns)
+{
+    struct timespec ts = {(time_t)(deadline_ns / FM__NSEC_PER_SEC),
+                          (long)(deadline_ns % FM__NSEC_PER_SEC)};
+    return ts;
+}
+
+int fm__cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc)
+        return -rc;
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
+    return -rc;
+}
+
+int fm__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns)
+{
+    if (deadline_ns == INT64_MAX)
+        return pthread_cond_wait(c, m);
+    struct timespec ts = fm__timespec_of(deadline_ns);
+    return pthread_cond_timedwait(c, m, &ts);
+}
+
+void fm__futex_wait(_Atomic uint32_t *word, uint32_t expected)
+{
+    /* EAGAIN (value changed) and EINTR both mean: re-check. */
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void fm__futex_wake(_Atomic uint32_t *word, int count)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+int fm__ncpu(void)
+{
+    static _Atomic int cached; /* 0 until first read; any racing reader computes the same */
+    int n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n == 0) {
+        long v = sysconf(_SC_NPROCESSORS_ONLN);
+        n = v > 0 && v < INT_MAX ? (int)v : 1;
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc)
+        return -rc;
+    if (stack_size) {
+        if (stack_size < PTHREAD_STACK_MIN)
+            stack_size = PTHREAD_STACK_MIN;
+        rc = pthread_attr_setstacksize(&attr, stack_size);
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
+    if (rc == 0)
+        rc = pthread_create(out, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return -rc;
+}

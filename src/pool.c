@@ -1,0 +1,609 @@
+/* The worker pool: creation, submit (hand-off and queue mode), the counters,
+ * tune, wait, release/reboot, destroy. Worker threads live in worker.c; the
+ * lock table is in pool_internal.h. */
+#include <errno.h>
+#include <string.h>
+
+#include "pool_internal.h"
+
+#define FM__DEFAULT_EXPIRY_NS FM__NSEC_PER_SEC
+#define FM__DEFAULT_STACK (256 * 1024)
+
+static int fm__pool_is_own_task(const struct fm_pool *p)
+{
+    return fm__current_worker && fm__current_worker->pool == p;
+}
+
+/* ---- blocking ---- */
+
+/* May this submitter wait? 0, or the error it gets instead. Lock held. */
+static int fm__pool_may_block_locked(struct fm_pool *p, int nowait, int already_counted)
+{
+    if (nowait || p->opts.nonblocking)
+        return -EAGAIN;
+    int others = atomic_load_explicit(&p->waiting, memory_order_relaxed) - already_counted;
+    if (p->opts.max_blocking > 0 && others >= p->opts.max_blocking)
+        return -EAGAIN;
+    if (fm__pool_is_own_task(p))
+        return -EDEADLK; /* waiting for a worker while occupying one */
+    return 0;
+}
+
+/* ---- hand-off mode ---- */
+
+static int fm__handoff_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t deadline,
+                              int nowait)
+{
+    int timed_out = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        if (atomic_load_explicit(&p->closed, memory_order_relaxed)) {
+            pthread_mutex_unlock(&p->lock);
+            return -ESHUTDOWN;
+        }
+        struct fm__worker *w = fm__pool_idle_pop_locked(p);
+        if (w) {
+            pthread_mutex_unlock(&p->lock);
+            fm__pool_give(w, fn, arg);
+            return 0;
+        }
+        if (fm__pool_can_spawn(p)) {
+            fm__pool_reserve_locked(p);
+            pthread_mutex_unlock(&p->lock);
+            return fm__pool_spawn_reserved(p, fn, arg);
+        }
+        int rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 0);
+        if (rc) {
+            pthread_mutex_unlock(&p->lock);
+            return rc;
+        }
+        atomic_fetch_add_explicit(&p->waiting, 1, memory_order_relaxed);
+        /* After a timeout, look once more: a worker may have come back. */
+        timed_out = fm__cond_wait_until(&p->room, &p->lock, deadline) == ETIMEDOUT;
+        atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+    }
+}
+
+/* ---- queue mode ---- */
+
+/* Runs queued tasks on the calling thread: the last resort when the pool has no
+ * worker left and none can be started, so that an accepted task still runs. */
+static void fm__queue_run_inline(struct fm_pool *p)
+{
+    fm_task_fn fn;
+    void *arg;
+    while (fm__fifo_pop(&p->fifo, &fn, &arg)) {
+        fn(arg);
+        pthread_mutex_lock(&p->lock);
+        p->completed_retired++;
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* Puts one more worker on the FIFO: an idle one, or a new one. required: the
+ * task just pushed has no other worker bound to see it. */
+static void fm__queue_add_worker(struct fm_pool *p, int required)
+{
+    pthread_mutex_lock(&p->lock);
+    struct fm__worker *w = fm__pool_idle_pop_locked(p);
+    if (w) {
+        pthread_mutex_unlock(&p->lock);
+        fm__pool_give(w, NULL, NULL);
+        return;
+    }
+    if (!fm__pool_can_spawn(p)) {
+        /* Every worker is busy or on its way to idle: each looks at the FIFO
+         * again before it sleeps (worker.c, go_idle). */
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    fm__pool_reserve_locked(p);
+    pthread_mutex_unlock(&p->lock);
+    if (fm__pool_spawn_reserved(p, NULL, NULL) == 0 || !required)
+        return;
+    pthread_mutex_lock(&p->lock);
+    int orphaned_tasks = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (orphaned_tasks)
+        fm__queue_run_inline(p);
+}
+
+/* After a push at pos: make sure a worker will run the task, and add workers
+ * while tasks wait in line and capacity allows. */
+static void fm__queue_wake_worker(struct fm_pool *p, size_t pos)
+{
+    /* Dekker with fm__worker_go_idle: our task is published (release store
+     * of its cell), then we read nactive; the worker decrements nactive, then
+     * reads the FIFO. The fences make at least one of us see the other. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->nactive, memory_order_relaxed) == 0) {
+        fm__queue_add_worker(p, 1);
+        return;
+    }
+    /* Active workers will get to the task; add one only if the task before
+     * ours is still waiting too (a backlog) and a worker is to be had. */
+    if (pos == 0 || !fm__fifo_unconsumed(&p->fifo, pos - 1))
+        return;
+    if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p))
+        return;
+    fm__queue_add_worker(p, 0);
+}
+
+/* The FIFO was full: wait for room. Lock not held on entry or return. */
+static int fm__queue_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t deadline,
+                                 int nowait)
+{
+    int timed_out = 0, rc;
+    size_t pos;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        if (atomic_load_explicit(&p->closed, memory_order_relaxed)) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        /* Count ourselves before the retry: a worker that pops after our
+         * failed retry sees waiting > 0 and signals (fm__pool_room_freed). */
+        atomic_fetch_add_explicit(&p->waiting, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (fm__fifo_push(&p->fifo, fn, arg, &pos)) {
+            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+            pthread_mutex_unlock(&p->lock);
+            fm__queue_wake_worker(p, pos);
+            return 0;
+        }
+        rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 1);
+        if (rc) {
+            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+            break;
+        }
+        timed_out = fm__cond_wait_until(&p->room, &p->lock, deadline) == ETIMEDOUT;
+        atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static int fm__queue_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
+{
+    size_t pos;
+    if (FM__LIKELY(fm__fifo_push(&p->fifo, fn, arg, &pos))) {
+        fm__queue_wake_worker(p, pos);
+        return 0;
+    }
+    return fm__queue_submit_slow(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
+}
+
+/* ---- submit ---- */
+
+static int fm__pool_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
+{
+    if (FM__UNLIKELY(!p || !fn))
+        return -EINVAL;
+    atomic_fetch_add_explicit(&p->attempts, 1, memory_order_relaxed);
+    int rc;
+    if (FM__UNLIKELY(atomic_load_explicit(&p->closed, memory_order_acquire)))
+        rc = -ESHUTDOWN;
+    else if (p->queue_mode)
+        rc = fm__queue_submit(p, fn, arg, timeout_ns);
+    else
+        rc = fm__handoff_submit(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
+    if (FM__UNLIKELY(rc))
+        atomic_fetch_add_explicit(&p->rejected, 1, memory_order_relaxed);
+    return rc;
+}
+
+FM_API int fm_pool_submit(fm_pool *p, fm_task_fn fn, void *arg)
+{
+    return fm__pool_submit(p, fn, arg, FM_FOREVER);
+}
+
+FM_API int fm_pool_submit_timeout(fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
+{
+    return fm__pool_submit(p, fn, arg, timeout_ns < 0 ? FM_FOREVER : timeout_ns);
+}
+
+FM_API int fm_pool_invoke(fm_pool *p, void *arg)
+{
+    if (!p || !p->opts.fn)
+        return -EINVAL;
+    return fm__pool_submit(p, p->opts.fn, arg, FM_FOREVER);
+}
+
+/* ---- counters ---- */
+
+#define FM__LOAD(p, field) atomic_load_explicit(&(p)->field, memory_order_relaxed)
+
+FM_API int fm_pool_running(const fm_pool *p)
+{
+    return p ? FM__LOAD(p, running) : -EINVAL;
+}
+
+FM_API int fm_pool_cap(const fm_pool *p)
+{
+    return p ? FM__LOAD(p, capacity) : -EINVAL;
+}
+
+FM_API int fm_pool_available(const fm_pool *p)
+{
+    if (!p)
+        return -EINVAL;
+    int cap = FM__LOAD(p, capacity), running = FM__LOAD(p, running);
+    if (cap == FM_UNLIMITED)
+        return -1;
+    return running < cap ? cap - running : 0;
+}
+
+FM_API int fm_pool_waiting(const fm_pool *p)
+{
+    return p ? FM__LOAD(p, waiting) : -EINVAL;
+}
+
+FM_API int fm_pool_is_closed(const fm_pool *p)
+{
+    return p ? FM__LOAD(p, closed) : -EINVAL;
+}
+
+FM_API int fm_pool_stats(const fm_pool *cp, struct fm_pool_stats *out)
+{
+    if (!cp || !out)
+        return -EINVAL;
+    struct fm_pool *p = (struct fm_pool *)cp; /* the lock is not part of the value */
+    /* rejected, then completed, then attempts: submitted >= completed holds in
+     * every snapshot. */
+    uint64_t rejected = atomic_load_explicit(&p->rejected, memory_order_acquire);
+    pthread_mutex_lock(&p->lock);
+    uint64_t completed = p->completed_retired;
+    for (struct fm__worker *w = p->all; w; w = w->all_next)
+        completed += atomic_load_explicit(&w->completed, memory_order_relaxed);
+    out->capacity = FM__LOAD(p, capacity);
+    out->running = FM__LOAD(p, running);
+    out->idle = FM__LOAD(p, nidle);
+    out->threads_created = p->created;
+    out->threads_exited = p->exited;
+    pthread_mutex_unlock(&p->lock);
+    out->waiting = FM__LOAD(p, waiting);
+    out->queued = p->queue_mode ? fm__fifo_count(&p->fifo) : 0;
+    out->queue_capacity = p->queue_mode ? fm__fifo_capacity(&p->fifo) : 0;
+    out->completed = completed;
+    out->submitted = atomic_load_explicit(&p->attempts, memory_order_acquire) - rejected;
+    out->rejected = rejected;
+    return 0;
+}
+
+/* ---- expiry (on the maintenance thread) ---- */
+
+static int64_t fm__pool_expiry_tick(fm__maint_client *c, int64_t now)
+{
+    struct fm_pool *p = (struct fm_pool *)((char *)c - offsetof(struct fm_pool, maint));
+    int64_t next = INT64_MAX;
+    pthread_mutex_lock(&p->lock);
+    if (p->expiry_ns >= 0) {
+        int64_t coarse = fm__now_coarse_ns();
+        struct fm__worker *w;
+        /* The list is LIFO: the tail is the worker idle the longest. */
+        while ((w = p->idle_tail) && coarse - w->idle_since >= p->expiry_ns)
+            fm__pool_retire_idle_locked(p, w);
+        if (w) /* coarse lags monotonic by a tick or so; aim a little late */
+            next = now + (w->idle_since + p->expiry_ns - coarse) + FM__NSEC_PER_SEC / 250;
+        p->expiry_armed = w != NULL;
+    }
+    fm__pool_reap(p, 0);
+    if (p->zombies && next > now + FM__NSEC_PER_SEC / 100)
+        next = now + FM__NSEC_PER_SEC / 100; /* still finishing: join them soon */
+    pthread_mutex_unlock(&p->lock);
+    return next;
+}
+
+/* ---- the registry of pools, for fork ---- */
+
+static pthread_mutex_t fm__registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fm_pool *fm__registry;
+static pthread_once_t fm__atfork_once = PTHREAD_ONCE_INIT;
+
+static void fm__atfork_prepare(void)
+{
+    pthread_mutex_lock(&fm__registry_lock);
+    for (struct fm_pool *p = fm__registry; p; p = p->reg_next)
+        pthread_mutex_lock(&p->lock);
+    fm__maint_atfork_prepare();
+}
+
+static void fm__atfork_parent(void)
+{
+    fm__maint_atfork_parent();
+    for (struct fm_pool *p = fm__registry; p; p = p->reg_next)
+        pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&fm__registry_lock);
+}
+
+static int fm__pool_init_sync(struct fm_pool *p)
+{
+    int rc = -pthread_mutex_init(&p->lock, NULL);
+    if (!rc)
+        rc = fm__cond_init(&p->room);
+    if (!rc)
+        rc = fm__cond_init(&p->quiet);
+    if (!rc)
+        rc = fm__cond_init(&p->gone);
+    return rc;
+}
+
+static void fm__free_worker_list(struct fm__worker *w)
+{
+    while (w) {
+        struct fm__worker *next = w->all_next;
+        if (w == fm__current_worker)
+            w->orphaned = 1; /* still running the task that forked: frees itself */
+        else
+            free(w);
+        w = next;
+    }
+}
+
+/* In the child only the forking thread exists: every pool is released and
+ * forgets the workers it had; tasks queued in the parent are the parent's. */
+static void fm__pool_after_fork_child(struct fm_pool *p)
+{
+    fm__pool_init_sync(p);
+    fm__free_worker_list(p->all);
+    fm__free_worker_list(p->zombies);
+    p->all = p->zombies = p->idle_head = p->idle_tail = NULL;
+    p->nthreads = p->quiet_waiters = p->expiry_armed = 0;
+    atomic_store(&p->running, 0);
+    atomic_store(&p->nidle, 0);
+    atomic_store(&p->nactive, 0);
+    atomic_store(&p->waiting, 0);
+    atomic_store(&p->closed, 1);
+    if (p->queue_mode)
+        fm__fifo_reset(&p->fifo);
+    p->maint.deadline = INT64_MAX;
+}
+
+static void fm__atfork_child(void)
+{
+    fm__maint_atfork_child();
+    for (struct fm_pool *p = fm__registry; p; p = p->reg_next)
+        fm__pool_after_fork_child(p);
+    pthread_mutex_init(&fm__registry_lock, NULL);
+}
+
+static void fm__atfork_register(void)
+{
+    pthread_atfork(fm__atfork_prepare, fm__atfork_parent, fm__atfork_child);
+}
+
+static void fm__registry_add(struct fm_pool *p)
+{
+    pthread_once(&fm__atfork_once, fm__atfork_register);
+    pthread_mutex_lock(&fm__registry_lock);
+    p->reg_prev = NULL;
+    p->reg_next = fm__registry;
+    if (fm__registry)
+        fm__registry->reg_prev = p;
+    fm__registry = p;
+    pthread_mutex_unlock(&fm__registry_lock);
+}
+
+static void fm__registry_remove(struct fm_pool *p)
+{
+    pthread_mutex_lock(&fm__registry_lock);
+    if (p->reg_prev)
+        p->reg_prev->reg_next = p->reg_next;
+    else
+        fm__registry = p->reg_next;
+    if (p->reg_next)
+        p->reg_next->reg_prev = p->reg_prev;
+    pthread_mutex_unlock(&fm__registry_lock);
+}
+
+/* ---- lifecycle ---- */
+
+/* Starts workers until running reaches capacity (preallocated pools). */
+static int fm__pool_fill(struct fm_pool *p)
+{
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        if (!fm__pool_can_spawn(p)) {
+            pthread_mutex_unlock(&p->lock);
+            return 0;
+        }
+        fm__pool_reserve_locked(p);
+        pthread_mutex_unlock(&p->lock);
+        int rc = fm__pool_spawn_reserved(p, NULL, NULL);
+        if (rc)
+            return rc;
+    }
+}
+
+static int fm__pool_check_args(fm_pool **out, int capacity, const fm_pool_opts *o)
+{
+    if (!out)
+        return -EINVAL;
+    if (capacity <= 0 && capacity != FM_UNLIMITED)
+        return -EINVAL;
+    if (o->prealloc && capacity == FM_UNLIMITED)
+        return -EINVAL;
+    if (o->max_blocking < 0)
+        return -EINVAL;
+    return 0;
+}
+
+static void fm__pool_free(struct fm_pool *p)
+{
+    if (p->queue_mode)
+        fm__fifo_free(&p->fifo);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->room);
+    pthread_cond_destroy(&p->quiet);
+    pthread_cond_destroy(&p->gone);
+    free(p);
+}
+
+FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
+{
+    static const fm_pool_opts defaults;
+    const fm_pool_opts *o = opts ? opts : &defaults;
+    int rc = fm__pool_check_args(out, capacity, o);
+    if (rc)
+        return rc;
+    *out = NULL;
+    struct fm_pool *p = aligned_alloc(FM__CACHELINE, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    memset(p, 0, sizeof *p);
+    p->opts = *o;
+    snprintf(p->name, sizeof p->name, "%s", o->name ? o->name : "fm");
+    p->opts.name = p->name;
+    if (!p->opts.stack_size)
+        p->opts.stack_size = FM__DEFAULT_STACK;
+    p->expiry_ns = o->expiry_ns == 0 ? FM__DEFAULT_EXPIRY_NS : o->expiry_ns;
+    p->queue_mode = o->queue_capacity > 0;
+    atomic_init(&p->capacity, capacity);
+    rc = p->queue_mode ? fm__fifo_init(&p->fifo, o->queue_capacity) : 0;
+    if (rc == 0 && (rc = fm__pool_init_sync(p)) != 0 && p->queue_mode)
+        fm__fifo_free(&p->fifo);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    p->maint.tick = fm__pool_expiry_tick;
+    fm__maint_register(&p->maint);
+    fm__registry_add(p);
+    if (o->prealloc && (rc = fm__pool_fill(p)) != 0) {
+        fm_pool_destroy(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+FM_API int fm_pool_tune(fm_pool *p, int capacity)
+{
+    if (!p || capacity <= 0 || p->opts.prealloc)
+        return -EINVAL;
+    pthread_mutex_lock(&p->lock);
+    int old = atomic_load_explicit(&p->capacity, memory_order_relaxed);
+    if (old == FM_UNLIMITED) {
+        pthread_mutex_unlock(&p->lock);
+        return -EINVAL;
+    }
+    atomic_store_explicit(&p->capacity, capacity, memory_order_relaxed);
+    if (capacity > old)
+        pthread_cond_broadcast(&p->room); /* blocked submitters may start workers */
+    /* Idle surplus leaves now (the longest idle first); busy surplus leaves
+     * when it comes back idle (worker.c). */
+    while (atomic_load_explicit(&p->running, memory_order_relaxed) > capacity && p->idle_tail)
+        fm__pool_retire_idle_locked(p, p->idle_tail);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+FM_API int fm_pool_wait(fm_pool *p, int64_t timeout_ns)
+{
+    if (!p)
+        return -EINVAL;
+    if (fm__pool_is_own_task(p))
+        return -EDEADLK;
+    int64_t deadline = fm__deadline_after(timeout_ns);
+    int rc = 0;
+    pthread_mutex_lock(&p->lock);
+    p->quiet_waiters++;
+    while (!fm__pool_is_quiet_locked(p)) {
+        if (fm__cond_wait_until(&p->quiet, &p->lock, deadline) == ETIMEDOUT &&
+            !fm__pool_is_quiet_locked(p)) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+    }
+    p->quiet_waiters--;
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+FM_API int fm_pool_release(fm_pool *p)
+{
+    if (!p)
+        return -EINVAL;
+    pthread_mutex_lock(&p->lock);
+    if (!atomic_load_explicit(&p->closed, memory_order_relaxed)) {
+        atomic_store_explicit(&p->closed, 1, memory_order_release);
+        while (p->idle_head)
+            fm__pool_retire_idle_locked(p, p->idle_head);
+        pthread_cond_broadcast(&p->room); /* blocked submitters: -ESHUTDOWN */
+        if (p->quiet_waiters && fm__pool_is_quiet_locked(p))
+            pthread_cond_broadcast(&p->quiet);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* Waits until every worker thread has left, then joins them all. */
+static int fm__pool_join_all(struct fm_pool *p, int64_t deadline)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->nthreads > 0) {
+        if (fm__cond_wait_until(&p->gone, &p->lock, deadline) == ETIMEDOUT && p->nthreads > 0) {
+            pthread_mutex_unlock(&p->lock);
+            return -ETIMEDOUT;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    fm__pool_reap(p, 1);
+    return 0;
+}
+
+FM_API int fm_pool_release_timeout(fm_pool *p, int64_t timeout_ns)
+{
+    if (!p)
+        return -EINVAL;
+    fm_pool_release(p);
+    if (fm__pool_is_own_task(p))
+        return -EDEADLK;
+    return fm__pool_join_all(p, fm__deadline_after(timeout_ns));
+}
+
+FM_API int fm_pool_reboot(fm_pool *p)
+{
+    if (!p)
+        return -EINVAL;
+    pthread_mutex_lock(&p->lock);
+    atomic_store_explicit(&p->closed, 0, memory_order_release);
+    pthread_mutex_unlock(&p->lock);
+    return p->opts.prealloc ? fm__pool_fill(p) : 0;
+}
+
+FM_API void fm_pool_destroy(fm_pool *p)
+{
+    if (!p)
+        return;
+    if (fm__pool_is_own_task(p))
+        fm__die("fm_pool_destroy called from inside a task of the pool it destroys");
+    fm_pool_release(p);
+    fm__pool_join_all(p, INT64_MAX);
+    fm__maint_unregister(&p->maint);
+    fm__registry_remove(p);
+    fm__pool_reap(p, 1); /* a tick may have left some behind while we unregistered */
+    fm__pool_free(p);
+}
+
+/* ---- the default pool ---- */
+
+static fm_pool *fm__default_pool;
+static pthread_once_t fm__default_once = PTHREAD_ONCE_INIT;
+
+static void fm__default_pool_create(void)
+{
+    fm_pool_new(&fm__default_pool, FM_UNLIMITED, NULL);
+}
+
+FM_API fm_pool *fm_default_pool(void)
+{
+    pthread_once(&fm__default_once, fm__default_pool_create);
+    return fm__default_pool;
+}
+
+FM_API int fm_submit(fm_task_fn fn, void *arg)
+{
+    fm_pool *p = fm_default_pool();
+    return p ? fm_pool_submit(p, fn, arg) : -ENOMEM;
+}

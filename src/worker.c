@@ -1,0 +1,416 @@
+/* The pool's worker threads: start, the run/drain/idle loop, exit, join.
+ *
+ * A worker's life:
+ *   start -> [run its handed task] -> [queue mode: drain the FIFO, spinning a
+ *   little when it runs dry] -> go idle (push itself on the idle list, LIFO)
+ *   -> spin on its futex word, then sleep -> GO: loop | EXIT: leave.
+ * It leaves instead of going idle when the pool is closed (after the FIFO is
+ * empty) or holds more workers than its capacity (after a tune down).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+#include "pool_internal.h"
+
+_Thread_local struct fm__worker *fm__current_worker;
+
+/* Spin rounds of a worker waiting on its futex word before it sleeps: long
+ * enough to catch a submitter that hands out tasks back to back (hundreds of
+ * ns apart), short enough not to starve other threads; with fewer CPUs than
+ * runnable threads a spinner only delays the thread it waits for. */
+#define FM__IDLE_SPINS 2000
+/* Rounds a queue-mode worker polls an empty FIFO before it goes idle; past
+ * FM__POLL_PAUSES it yields the CPU between polls. */
+#define FM__POLL_ROUNDS 64
+#define FM__POLL_PAUSES 16
+/* Exited threads are joined by a maintenance tick this long after they leave. */
+#define FM__REAP_DELAY_NS (10 * 1000 * 1000)
+
+/* A worker may spin only while fewer than half the CPUs (at least one) hold
+ * a spinner: with fewer CPUs than runnable threads every further spinner only
+ * takes time from the threads it waits for. Returns 1 with a spin slot taken;
+ * fm__spin_end gives it back. */
+static int fm__spin_begin(struct fm_pool *p)
+{
+    int limit = fm__ncpu() / 2 > 1 ? fm__ncpu() / 2 : 1;
+    if (fm__ncpu() < 2 || atomic_load_explicit(&p->nspinning, memory_order_relaxed) >= limit)
+        return 0;
+    atomic_fetch_add_explicit(&p->nspinning, 1, memory_order_relaxed);
+    return 1;
+}
+
+static void fm__spin_end(struct fm_pool *p)
+{
+    atomic_fetch_sub_explicit(&p->nspinning, 1, memory_order_relaxed);
+}
+
+/* ---- the idle list (lock held) ---- */
+
+static void fm__idle_push_locked(struct fm_pool *p, struct fm__worker *w)
+{
+    w->idle_prev = NULL;
+    w->idle_next = p->idle_head;
+    if (p->idle_head)
+        p->idle_head->idle_prev = w;
+    else
+        p->idle_tail = w;
+    p->idle_head = w;
+    w->on_idle = 1;
+    atomic_fetch_add_explicit(&p->nidle, 1, memory_order_relaxed);
+    /* seq_cst: the Dekker pair with fm__queue_wake_worker (see go_idle). */
+    atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
+}
+
+/* Unlinks w and counts it busy again. */
+static void fm__idle_unlink_locked(struct fm_pool *p, struct fm__worker *w)
+{
+    if (w->idle_prev)
+        w->idle_prev->idle_next = w->idle_next;
+    else
+        p->idle_head = w->idle_next;
+    if (w->idle_next)
+        w->idle_next->idle_prev = w->idle_prev;
+    else
+        p->idle_tail = w->idle_prev;
+    w->on_idle = 0;
+    atomic_fetch_sub_explicit(&p->nidle, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->nactive, 1, memory_order_seq_cst);
+}
+
+struct fm__worker *fm__pool_idle_pop_locked(struct fm_pool *p)
+{
+    struct fm__worker *w = p->idle_head;
+    if (w)
+        fm__idle_unlink_locked(p, w);
+    return w;
+}
+
+/* Stores GO or EXIT and wakes the worker if it sleeps. The exchange is
+ * acq_rel: its release half publishes fn/arg written just before. */
+static void fm__worker_signal(struct fm__worker *w, uint32_t state)
+{
+    uint32_t old = atomic_exchange_explicit(&w->state, state, memory_order_acq_rel);
+    if (old == FM__W_SLEEP)
+        fm__futex_wake(&w->state, 1);
+}
+
+void fm__pool_give(struct fm__worker *w, fm_task_fn fn, void *arg)
+{
+    w->fn = fn;
+    w->arg = arg;
+    fm__worker_signal(w, FM__W_GO);
+}
+
+/* Takes an idle worker out of the pool for good: it gives back its capacity
+ * slot now and exits when it wakes. */
+void fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w)
+{
+    fm__idle_unlink_locked(p, w);
+    atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
+    fm__worker_signal(w, FM__W_EXIT);
+}
+
+int fm__pool_is_quiet_locked(struct fm_pool *p)
+{
+    int idle = atomic_load_explicit(&p->nidle, memory_order_relaxed);
+    int running = atomic_load_explicit(&p->running, memory_order_relaxed);
+    return idle == running && (!p->queue_mode || fm__fifo_count(&p->fifo) == 0);
+}
+
+/* Wakes fm_pool_wait callers once nothing is queued or running. Lock held. */
+static void fm__pool_notify_quiet_locked(struct fm_pool *p)
+{
+    if (p->quiet_waiters && fm__pool_is_quiet_locked(p))
+        pthread_cond_broadcast(&p->quiet);
+}
+
+/* ---- running tasks ---- */
+
+void fm__pool_run_task(struct fm__worker *w, fm_task_fn fn, void *arg)
+{
+    fn(arg);
+    /* Only this thread writes its counter: a plain increment, no RMW. */
+    uint64_t n = atomic_load_explicit(&w->completed, memory_order_relaxed);
+    atomic_store_explicit(&w->completed, n + 1, memory_order_relaxed);
+}
+
+/* A task left the FIFO: wake one submitter blocked on a full FIFO, if any.
+ * The pop's seq_cst store (fifo.h) and this seq_cst load pair with the
+ * submitter's increment of waiting and its retry (pool.c). */
+static void fm__pool_room_freed(struct fm_pool *p)
+{
+    if (FM__UNLIKELY(atomic_load_explicit(&p->waiting, memory_order_seq_cst) > 0)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_signal(&p->room);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* Polls an empty FIFO for a short while; 1 as soon as a task is ready. */
+static int fm__worker_poll_fifo(struct fm_pool *p)
+{
+    if (!fm__spin_begin(p))
+        return 0;
+    int ready = 0;
+    for (int i = 0; i < FM__POLL_ROUNDS && !ready; i++) {
+        ready = fm__fifo_ready(&p->fifo);
+        if (i < FM__POLL_PAUSES)
+            fm__cpu_relax();
+        else
+            sched_yield();
+    }
+    fm__spin_end(p);
+    return ready;
+}
+
+static void fm__worker_drain(struct fm__worker *w)
+{
+    struct fm_pool *p = w->pool;
+    fm_task_fn fn;
+    void *arg;
+    for (;;) {
+        if (fm__fifo_pop(&p->fifo, &fn, &arg)) {
+            fm__pool_room_freed(p);
+            fm__pool_run_task(w, fn, arg);
+        } else if (!fm__worker_poll_fifo(p)) {
+            return;
+        }
+    }
+}
+
+/* ---- going idle ---- */
+
+enum { FM__IDLE_WAIT, FM__IDLE_EXIT, FM__IDLE_DRAIN };
+
+static int fm__pool_surplus_locked(struct fm_pool *p)
+{
+    int cap = atomic_load_explicit(&p->capacity, memory_order_relaxed);
+    return cap != FM_UNLIMITED && atomic_load_explicit(&p->running, memory_order_relaxed) > cap;
+}
+
+static void fm__pool_arm_expiry_locked(struct fm_pool *p, int64_t idle_since)
+{
+    if (p->expiry_ns < 0 || p->expiry_armed)
+        return;
+    /* The coarse clock lags CLOCK_MONOTONIC by up to a tick; the expiry tick
+     * re-arms itself for any worker not yet due. */
+    if (fm__maint_request(&p->maint, idle_since + p->expiry_ns) == 0)
+        p->expiry_armed = 1;
+}
+
+/* Lock held. The worker leaves the pool's counts; it exits next. */
+static void fm__worker_leave_locked(struct fm_pool *p)
+{
+    atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
+    fm__pool_notify_quiet_locked(p);
+}
+
+static int fm__worker_go_idle(struct fm__worker *w)
+{
+    struct fm_pool *p = w->pool;
+    pthread_mutex_lock(&p->lock);
+    if (atomic_load_explicit(&p->closed, memory_order_relaxed) || fm__pool_surplus_locked(p)) {
+        /* Queued tasks are still owed a run: whoever leaves last drains them. */
+        if (p->queue_mode && fm__fifo_count(&p->fifo) > 0) {
+            pthread_mutex_unlock(&p->lock);
+            return FM__IDLE_DRAIN;
+        }
+        fm__worker_leave_locked(p);
+        pthread_mutex_unlock(&p->lock);
+        return FM__IDLE_EXIT;
+    }
+    atomic_store_explicit(&w->state, FM__W_SPIN, memory_order_relaxed);
+    w->idle_since = fm__now_coarse_ns();
+    fm__idle_push_locked(p, w);
+    if (atomic_load_explicit(&p->waiting, memory_order_relaxed) > 0)
+        pthread_cond_signal(&p->room);
+    fm__pool_notify_quiet_locked(p);
+    fm__pool_arm_expiry_locked(p, w->idle_since);
+    pthread_mutex_unlock(&p->lock);
+
+    if (!p->queue_mode)
+        return FM__IDLE_WAIT;
+    /* Dekker with fm__queue_wake_worker: we decremented nactive (seq_cst),
+     * it published a task and then reads nactive. At least one of us sees the
+     * other: either it finds nactive == 0 and wakes an idle worker, or we see
+     * its task here and take ourselves back off the idle list. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!fm__fifo_ready(&p->fifo))
+        return FM__IDLE_WAIT;
+    pthread_mutex_lock(&p->lock);
+    int reclaimed = w->on_idle;
+    if (reclaimed)
+        fm__idle_unlink_locked(p, w);
+    pthread_mutex_unlock(&p->lock);
+    /* Not on the list any more: a submitter took us and is handing us GO. */
+    return reclaimed ? FM__IDLE_DRAIN : FM__IDLE_WAIT;
+}
+
+/* Spins, then sleeps, until someone hands this idle worker GO or EXIT. */
+static uint32_t fm__worker_wait(struct fm__worker *w)
+{
+    uint32_t s;
+    if (fm__spin_begin(w->pool)) {
+        for (int i = 0; i < FM__IDLE_SPINS; i++) {
+            s = atomic_load_explicit(&w->state, memory_order_acquire);
+            if (s >= FM__W_GO)
+                break;
+            fm__cpu_relax();
+        }
+        fm__spin_end(w->pool);
+        if (s >= FM__W_GO)
+            return s;
+    }
+    s = FM__W_SPIN;
+    if (!atomic_compare_exchange_strong_explicit(&w->state, &s, FM__W_SLEEP,
+                                                 memory_order_acquire, memory_order_acquire))
+        return s;
+    for (;;) {
+        fm__futex_wait(&w->state, FM__W_SLEEP);
+        s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (s >= FM__W_GO)
+            return s;
+    }
+}
+
+/* ---- thread start and end ---- */
+
+static void fm__worker_enter(struct fm__worker *w)
+{
+    struct fm_pool *p = w->pool;
+    fm__current_worker = w;
+    pthread_mutex_lock(&p->lock);
+    w->thread = pthread_self();
+    w->id = p->next_id++;
+    w->all_prev = NULL;
+    w->all_next = p->all;
+    if (p->all)
+        p->all->all_prev = w;
+    p->all = w;
+    p->created++;
+    pthread_mutex_unlock(&p->lock);
+
+    char name[32]; /* the kernel keeps 15 characters */
+    snprintf(name, sizeof name, "%s-%u", p->name, w->id);
+    name[15] = '\0';
+    pthread_setname_np(pthread_self(), name);
+    if (p->opts.on_worker_start)
+        p->opts.on_worker_start(p->opts.ctx);
+}
+
+/* The last thing the thread does with the pool: it becomes a zombie for a
+ * reaper to join, and the pool may be freed as soon as the lock is dropped. */
+static void fm__worker_retire(struct fm__worker *w)
+{
+    struct fm_pool *p = w->pool;
+    if (p->opts.on_worker_exit)
+        p->opts.on_worker_exit(p->opts.ctx);
+    pthread_mutex_lock(&p->lock);
+    if (w->all_prev)
+        w->all_prev->all_next = w->all_next;
+    else
+        p->all = w->all_next;
+    if (w->all_next)
+        w->all_next->all_prev = w->all_prev;
+    p->completed_retired += atomic_load_explicit(&w->completed, memory_order_relaxed);
+    p->exited++;
+    w->all_next = p->zombies;
+    p->zombies = w;
+    fm__maint_request(&p->maint, fm__now_ns() + FM__REAP_DELAY_NS);
+    if (--p->nthreads == 0)
+        pthread_cond_broadcast(&p->gone);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *fm__worker_main(void *arg)
+{
+    struct fm__worker *w = arg;
+    struct fm_pool *p = w->pool;
+    fm__worker_enter(w);
+    fm_task_fn fn = w->fn;
+    void *task_arg = w->arg;
+    for (;;) {
+        if (fn)
+            fm__pool_run_task(w, fn, task_arg);
+        if (FM__UNLIKELY(w->orphaned)) { /* we forked inside the task: see pool.c */
+            free(w);
+            return NULL;
+        }
+        if (p->queue_mode)
+            fm__worker_drain(w);
+        int next = fm__worker_go_idle(w);
+        if (next == FM__IDLE_EXIT)
+            break;
+        fn = NULL;
+        if (next == FM__IDLE_DRAIN)
+            continue;
+        if (fm__worker_wait(w) == FM__W_EXIT)
+            break;
+        fn = w->fn;
+        task_arg = w->arg;
+    }
+    fm__worker_retire(w);
+    return NULL;
+}
+
+/* Starts a worker whose capacity slot was reserved (fm__pool_reserve_locked).
+ * fn may be NULL: the worker then only drains the FIFO or goes idle. On
+ * failure the slot is given back: -ENOMEM or -EAGAIN. Lock not held. */
+int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
+{
+    struct fm__worker *w = aligned_alloc(FM__CACHELINE, sizeof *w);
+    int rc = -ENOMEM;
+    if (w) {
+        memset(w, 0, sizeof *w);
+        w->pool = p;
+        w->fn = fn;
+        w->arg = arg;
+        atomic_init(&w->state, FM__W_GO);
+        pthread_t t;
+        rc = fm__thread_start(&t, p->opts.stack_size, fm__worker_main, w);
+        if (rc == 0)
+            return 0;
+        free(w);
+        if (rc != -ENOMEM)
+            rc = -EAGAIN;
+    }
+    pthread_mutex_lock(&p->lock);
+    fm__worker_leave_locked(p);
+    if (--p->nthreads == 0)
+        pthread_cond_broadcast(&p->gone);
+    pthread_cond_broadcast(&p->room); /* the slot is free again */
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* Joins every zombie. block = 0: only those already finished (maintenance
+ * tick, lock may be held by the caller); block = 1: waits for each (lock not
+ * held). */
+void fm__pool_reap(struct fm_pool *p, int block)
+{
+    struct fm__worker **link = &p->zombies, *z;
+    if (block) {
+        pthread_mutex_lock(&p->lock);
+        z = p->zombies;
+        p->zombies = NULL;
+        pthread_mutex_unlock(&p->lock);
+        while (z) {
+            struct fm__worker *next = z->all_next;
+            pthread_join(z->thread, NULL);
+            free(z);
+            z = next;
+        }
+        return;
+    }
+    while ((z = *link)) {
+        if (pthread_tryjoin_np(z->thread, NULL) == 0) {
+            *link = z->all_next;
+            free(z);
+        } else {
+            link = &z->all_next;
+        }
+    }
+}

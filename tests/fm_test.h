@@ -1,0 +1,155 @@
+/* A small test runner in the spirit of libuv's: every test case runs in its own
+ * child process with a time limit, so one crash, hang or leak cannot hide or
+ * spoil another. A test program is a list of FM_TEST cases plus
+ * FM_TEST_MAIN(); run it with no argument for every case, with case names to
+ * run some, or with --list.
+ *
+ * Checks: FM_CHECK(cond) and FM_CHECK_EQ(a, b) (integers) fail the case with
+ * file, line and values. A case passes when its function returns; it fails on a
+ * failed check, a signal or the time limit (FM_TEST_TIMEOUT seconds, default
+ * 60, a guard against hangs only).
+ */
+#ifndef FM_TEST_H
+#define FM_TEST_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef void (*fm_test_fn)(void);
+struct fm_test_case {
+    const char *name;
+    fm_test_fn fn;
+};
+
+#define FM_TEST_MAX 256
+static struct fm_test_case fm_test_cases[FM_TEST_MAX];
+static int fm_test_count;
+
+#define FM_TEST(name)                                                                    \
+    static void fm_test_##name(void);                                                    \
+    __attribute__((constructor)) static void fm_test_register_##name(void)              \
+    {                                                                                    \
+        if (fm_test_count < FM_TEST_MAX)                                                 \
+            fm_test_cases[fm_test_count++] = (struct fm_test_case){#name, fm_test_##name}; \
+    }                                                                                    \
+    static void fm_test_##name(void)
+
+#define FM_FAIL(...)                                                                     \
+    do {                                                                                 \
+        fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                \
+        fprintf(stderr, __VA_ARGS__);                                                    \
+        fputc('\n', stderr);                                                             \
+        fflush(stderr);                                                                  \
+        _exit(1);                                                                        \
+    } while (0)
+
+#define FM_CHECK(cond)                                                                   \
+    do {                                                                                 \
+        if (!(cond))                                                                     \
+            FM_FAIL("check failed: %s", #cond);                                          \
+    } while (0)
+
+#define FM_CHECK_EQ(a, b)                                                                \
+    do {                                                                                 \
+        long long fm_a_ = (long long)(a), fm_b_ = (long long)(b);                        \
+        if (fm_a_ != fm_b_)                                                              \
+            FM_FAIL("check failed: %s == %s (%lld != %lld)", #a, #b, fm_a_, fm_b_);      \
+    } while (0)
+
+/* Monotonic nanoseconds, and sleeping, for tests. */
+static inline int64_t fm_test_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void fm_test_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Polls cond every millisecond for at most timeout_ms; evaluates to 1 once it
+ * holds, 0 if it never did. For waiting on asynchronous effects without
+ * depending on speed. */
+#define FM_WAIT_UNTIL(cond, timeout_ms)                                                  \
+    ({                                                                                   \
+        int fm_ok_ = 0;                                                                  \
+        for (int fm_i_ = 0; fm_i_ <= (timeout_ms); fm_i_++) {                            \
+            if (cond) {                                                                  \
+                fm_ok_ = 1;                                                              \
+                break;                                                                   \
+            }                                                                            \
+            fm_test_sleep_ms(1);                                                         \
+        }                                                                                \
+        fm_ok_;                                                                          \
+    })
+
+static int fm_test_run_one(const struct fm_test_case *tc, int timeout_s)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        alarm((unsigned)timeout_s);
+        tc->fn();
+        fflush(NULL);
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "  %s: killed by signal %d%s\n", tc->name, WTERMSIG(status),
+                WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
+    return 1;
+}
+
+static int fm_test_main(int argc, char **argv)
+{
+    int timeout_s = 60;
+    const char *env = getenv("FM_TEST_TIMEOUT");
+    if (env && atoi(env) > 0)
+        timeout_s = atoi(env);
+    if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < fm_test_count; i++)
+            printf("%s\n", fm_test_cases[i].name);
+        return 0;
+    }
+    int passed = 0, failed = 0;
+    for (int i = 0; i < fm_test_count; i++) {
+        const struct fm_test_case *tc = &fm_test_cases[i];
+        int selected = argc <= 1;
+        for (int a = 1; a < argc && !selected; a++)
+            selected = strcmp(argv[a], tc->name) == 0;
+        if (!selected)
+            continue;
+        int64_t t0 = fm_test_now_ns();
+        int rc = fm_test_run_one(tc, timeout_s);
+        printf("%s %s (%.1f ms)\n", rc ? "FAIL" : "ok  ", tc->name,
+               (double)(fm_test_now_ns() - t0) / 1e6);
+        fflush(stdout);
+        rc ? failed++ : passed++;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+#define FM_TEST_MAIN()                                                                   \
+    int main(int argc, char **argv) { return fm_test_main(argc, argv); }
+
+#endif /* FM_TEST_H */
