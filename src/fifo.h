@@ -14,6 +14,7 @@
  * | fm__fifo_push    | push, pop, peek, count | lock-free (a CAS retry loop)      |
  * | fm__fifo_pop     | push, pop, peek, count | lock-free                         |
  * | fm__fifo_ready   | everything             | wait-free                         |
+ * | fm__fifo_has_room, fm__fifo_unconsumed | everything | wait-free, hints        |
  * | fm__fifo_count   | everything             | wait-free, a snapshot             |
  * | fm__fifo_init/free | nothing              |                                   |
  *
@@ -148,6 +149,13 @@ static inline int fm__fifo_ready(struct fm__fifo *q)
     size_t pos = atomic_load_explicit(&q->head, memory_order_acquire);
     size_t seq = atomic_load_explicit(&q->cells[pos & q->mask].seq, memory_order_acquire);
     return seq == pos + 1;
+}
+
+/* 1 if the next push would find its cell free (a hint: racy by nature). */
+static inline int fm__fifo_has_room(struct fm__fifo *q)
+{
+    size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    return atomic_load_explicit(&q->cells[pos & q->mask].seq, memory_order_relaxed) == pos;
 }
 
 /* 1 if the task pushed at pos is still in its cell, not yet taken. */

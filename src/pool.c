@@ -29,104 +29,147 @@ static int fm__pool_may_block_locked(struct fm_pool *p, int nowait, int already_
     return 0;
 }
 
-/* ---- hand-off mode ---- */
+/* ---- making sure a queued task gets a worker (both modes) ---- */
 
-static int fm__handoff_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t deadline,
-                              int nowait)
+/* ---- hand-off mode: a credit (an idle worker) per task ---- */
+
+/* Rounds a submitter waits for a busy worker to come back for its task before
+ * it wakes a sleeping one, and how many submits skip that wait after it failed
+ * (tasks then are long, and the wait only costs). */
+#define FM__TAKER_SPINS 256
+#define FM__TAKER_SKIP 64
+
+/* 1 if a worker took the task at pos, or started looking, within a short spin. */
+static int fm__handoff_spin_for_taker(struct fm_pool *p, size_t pos)
 {
-    int timed_out = 0;
+    int skip = atomic_load_explicit(&p->taker_skip, memory_order_relaxed);
+    if (skip > 0 || fm__ncpu() < 2) {
+        atomic_store_explicit(&p->taker_skip, skip - 1, memory_order_relaxed);
+        return 0;
+    }
+    for (int i = 0; i < FM__TAKER_SPINS; i++) {
+        fm__cpu_relax();
+        if (!fm__fifo_unconsumed(&p->fifo, pos) ||
+            fm__hand_lookers(atomic_load_explicit(&p->hand, memory_order_acquire)) > 0)
+            return 1;
+    }
+    atomic_store_explicit(&p->taker_skip, FM__TAKER_SKIP, memory_order_relaxed);
+    return 0;
+}
+
+/* After a push at pos: a worker must take the task now (we hold a credit). */
+static void fm__handoff_after_push(struct fm_pool *p, size_t pos)
+{
+    /* Dekker with fm__worker_go_idle: the task is published (release store of
+     * its cell), then we read the lookers; a worker going to sleep stops
+     * counting as a looker, then reads the FIFO. With the fences at least one
+     * of us sees the other. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (fm__hand_lookers(atomic_load_explicit(&p->hand, memory_order_relaxed)) > 0)
+        return;
+    if (fm__handoff_spin_for_taker(p, pos))
+        return;
+    fm__pool_add_worker(p, 1);
+}
+
+/* Claims a credit and queues the task at *pos; the caller then calls
+ * fm__handoff_after_push with no lock held. 1 on success, 0 if no credit or
+ * no FIFO room (the credit is given back). */
+static int fm__handoff_try(struct fm_pool *p, fm_task_fn fn, void *arg, size_t *pos)
+{
+    if (!fm__hand_take_credit(p, 0))
+        return 0;
+    if (FM__UNLIKELY(!fm__fifo_push(&p->fifo, fn, arg, pos))) {
+        atomic_fetch_add_explicit(&p->hand, 1, memory_order_seq_cst);
+        return 0;
+    }
+    return 1;
+}
+
+static int fm__handoff_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg,
+                                   int64_t deadline, int nowait)
+{
+    int timed_out = 0, rc;
+    size_t pos;
     pthread_mutex_lock(&p->lock);
     for (;;) {
         if (atomic_load_explicit(&p->closed, memory_order_relaxed)) {
-            pthread_mutex_unlock(&p->lock);
-            return -ESHUTDOWN;
+            rc = -ESHUTDOWN;
+            break;
         }
-        struct fm__worker *w = fm__pool_idle_pop_locked(p);
-        if (w) {
+        /* Count ourselves before we look: a worker that frees a credit after
+         * our look sees waiting > 0 and signals (fm__pool_room_freed). */
+        atomic_fetch_add_explicit(&p->waiting, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (fm__handoff_try(p, fn, arg, &pos)) {
+            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             pthread_mutex_unlock(&p->lock);
-            fm__pool_give(w, fn, arg);
+            fm__handoff_after_push(p, pos);
             return 0;
         }
         if (fm__pool_can_spawn(p)) {
+            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             fm__pool_reserve_locked(p);
             pthread_mutex_unlock(&p->lock);
             return fm__pool_spawn_reserved(p, fn, arg);
         }
-        int rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 0);
+        rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 1);
         if (rc) {
-            pthread_mutex_unlock(&p->lock);
-            return rc;
+            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+            break;
         }
-        atomic_fetch_add_explicit(&p->waiting, 1, memory_order_relaxed);
         /* After a timeout, look once more: a worker may have come back. */
         timed_out = fm__cond_wait_until(&p->room, &p->lock, deadline) == ETIMEDOUT;
         atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
     }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* Rounds a submitter that found the pool saturated polls for room before it
+ * blocks: a worker busy with a short task frees its slot within this, and a
+ * blocked submitter costs a futex wake-up on the worker's side. */
+#define FM__SUBMIT_SPINS 512
+
+/* Spins while try() fails, for a moment; returns try()'s last result. */
+static int fm__pool_spin_for_room(struct fm_pool *p, int64_t timeout_ns)
+{
+    if (timeout_ns == 0 || p->opts.nonblocking || fm__ncpu() < 2)
+        return 0;
+    for (int i = 0; i < FM__SUBMIT_SPINS; i++) {
+        fm__cpu_relax();
+        if (p->queue_mode ? fm__fifo_has_room(&p->fifo)
+                          : fm__hand_credits(atomic_load_explicit(&p->hand,
+                                                                  memory_order_relaxed)) > 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int fm__handoff_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
+{
+    size_t pos;
+    if (FM__LIKELY(fm__handoff_try(p, fn, arg, &pos)) ||
+        (fm__pool_spin_for_room(p, timeout_ns) && fm__handoff_try(p, fn, arg, &pos))) {
+        fm__handoff_after_push(p, pos);
+        return 0;
+    }
+    return fm__handoff_submit_slow(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
 }
 
 /* ---- queue mode ---- */
 
-/* Runs queued tasks on the calling thread: the last resort when the pool has no
- * worker left and none can be started, so that an accepted task still runs. */
-static void fm__queue_run_inline(struct fm_pool *p)
-{
-    fm_task_fn fn;
-    void *arg;
-    while (fm__fifo_pop(&p->fifo, &fn, &arg)) {
-        fn(arg);
-        pthread_mutex_lock(&p->lock);
-        p->completed_retired++;
-        pthread_mutex_unlock(&p->lock);
-    }
-}
-
-/* Puts one more worker on the FIFO: an idle one, or a new one. required: the
- * task just pushed has no other worker bound to see it. */
-static void fm__queue_add_worker(struct fm_pool *p, int required)
-{
-    pthread_mutex_lock(&p->lock);
-    struct fm__worker *w = fm__pool_idle_pop_locked(p);
-    if (w) {
-        pthread_mutex_unlock(&p->lock);
-        fm__pool_give(w, NULL, NULL);
-        return;
-    }
-    if (!fm__pool_can_spawn(p)) {
-        /* Every worker is busy or on its way to idle: each looks at the FIFO
-         * again before it sleeps (worker.c, go_idle). */
-        pthread_mutex_unlock(&p->lock);
-        return;
-    }
-    fm__pool_reserve_locked(p);
-    pthread_mutex_unlock(&p->lock);
-    if (fm__pool_spawn_reserved(p, NULL, NULL) == 0 || !required)
-        return;
-    pthread_mutex_lock(&p->lock);
-    int orphaned_tasks = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
-    pthread_mutex_unlock(&p->lock);
-    if (orphaned_tasks)
-        fm__queue_run_inline(p);
-}
-
-/* After a push at pos: make sure a worker will run the task, and add workers
- * while tasks wait in line and capacity allows. */
-static void fm__queue_wake_worker(struct fm_pool *p, size_t pos)
+/* After a push: make sure a worker will run the task. */
+static void fm__queue_after_push(struct fm_pool *p)
 {
     /* Dekker with fm__worker_go_idle: our task is published (release store
      * of its cell), then we read nactive; the worker decrements nactive, then
      * reads the FIFO. The fences make at least one of us see the other. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&p->nactive, memory_order_relaxed) == 0) {
-        fm__queue_add_worker(p, 1);
-        return;
-    }
-    /* Active workers will get to the task; add one only if the task before
-     * ours is still waiting too (a backlog) and a worker is to be had. */
-    if (pos == 0 || !fm__fifo_unconsumed(&p->fifo, pos - 1))
-        return;
-    if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p))
-        return;
-    fm__queue_add_worker(p, 0);
+    if (atomic_load_explicit(&p->nactive, memory_order_relaxed) == 0)
+        fm__pool_add_worker(p, 1);
+    /* Otherwise an active worker gets to the task, and the workers bring in
+     * more of their own as the line grows (worker.c, fm__queue_grow). */
 }
 
 /* The FIFO was full: wait for room. Lock not held on entry or return. */
@@ -148,7 +191,7 @@ static int fm__queue_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, in
         if (fm__fifo_push(&p->fifo, fn, arg, &pos)) {
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             pthread_mutex_unlock(&p->lock);
-            fm__queue_wake_worker(p, pos);
+            fm__queue_after_push(p);
             return 0;
         }
         rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 1);
@@ -166,8 +209,9 @@ static int fm__queue_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, in
 static int fm__queue_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
 {
     size_t pos;
-    if (FM__LIKELY(fm__fifo_push(&p->fifo, fn, arg, &pos))) {
-        fm__queue_wake_worker(p, pos);
+    if (FM__LIKELY(fm__fifo_push(&p->fifo, fn, arg, &pos)) ||
+        (fm__pool_spin_for_room(p, timeout_ns) && fm__fifo_push(&p->fifo, fn, arg, &pos))) {
+        fm__queue_after_push(p);
         return 0;
     }
     return fm__queue_submit_slow(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
@@ -186,7 +230,7 @@ static int fm__pool_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t 
     else if (p->queue_mode)
         rc = fm__queue_submit(p, fn, arg, timeout_ns);
     else
-        rc = fm__handoff_submit(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
+        rc = fm__handoff_submit(p, fn, arg, timeout_ns);
     if (FM__UNLIKELY(rc))
         atomic_fetch_add_explicit(&p->rejected, 1, memory_order_relaxed);
     return rc;
@@ -262,7 +306,7 @@ FM_API int fm_pool_stats(const fm_pool *cp, struct fm_pool_stats *out)
     out->threads_exited = p->exited;
     pthread_mutex_unlock(&p->lock);
     out->waiting = FM__LOAD(p, waiting);
-    out->queued = p->queue_mode ? fm__fifo_count(&p->fifo) : 0;
+    out->queued = fm__fifo_count(&p->fifo);
     out->queue_capacity = p->queue_mode ? fm__fifo_capacity(&p->fifo) : 0;
     out->completed = completed;
     out->submitted = atomic_load_explicit(&p->attempts, memory_order_acquire) - rejected;
@@ -281,8 +325,9 @@ static int64_t fm__pool_expiry_tick(fm__maint_client *c, int64_t now)
         int64_t coarse = fm__now_coarse_ns();
         struct fm__worker *w;
         /* The list is LIFO: the tail is the worker idle the longest. */
-        while ((w = p->idle_tail) && coarse - w->idle_since >= p->expiry_ns)
-            fm__pool_retire_idle_locked(p, w);
+        while ((w = p->idle_tail) && coarse - w->idle_since >= p->expiry_ns &&
+               fm__pool_retire_idle_locked(p, w) == 0) {
+        }
         if (w) /* coarse lags monotonic by a tick or so; aim a little late */
             next = now + (w->idle_since + p->expiry_ns - coarse) + FM__NSEC_PER_SEC / 250;
         p->expiry_armed = w != NULL;
@@ -353,9 +398,10 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     atomic_store(&p->nidle, 0);
     atomic_store(&p->nactive, 0);
     atomic_store(&p->waiting, 0);
+    atomic_store(&p->nspinning, 0);
+    atomic_store(&p->hand, 0);
     atomic_store(&p->closed, 1);
-    if (p->queue_mode)
-        fm__fifo_reset(&p->fifo);
+    fm__fifo_reset(&p->fifo);
     p->maint.deadline = INT64_MAX;
 }
 
@@ -415,6 +461,16 @@ static int fm__pool_fill(struct fm_pool *p)
     }
 }
 
+/* In hand-off mode the FIFO only carries tasks between a submitter and the
+ * idle worker it claimed, so it never holds more than the pool's workers; past
+ * its size a submit starts a worker or waits as if no worker were idle. */
+static size_t fm__handoff_fifo_size(int capacity)
+{
+    if (capacity == FM_UNLIMITED)
+        return 1024;
+    return capacity < 16384 ? (size_t)capacity : 16384;
+}
+
 static int fm__pool_check_args(fm_pool **out, int capacity, const fm_pool_opts *o)
 {
     if (!out)
@@ -430,8 +486,7 @@ static int fm__pool_check_args(fm_pool **out, int capacity, const fm_pool_opts *
 
 static void fm__pool_free(struct fm_pool *p)
 {
-    if (p->queue_mode)
-        fm__fifo_free(&p->fifo);
+    fm__fifo_free(&p->fifo);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->room);
     pthread_cond_destroy(&p->quiet);
@@ -459,8 +514,8 @@ FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
     p->expiry_ns = o->expiry_ns == 0 ? FM__DEFAULT_EXPIRY_NS : o->expiry_ns;
     p->queue_mode = o->queue_capacity > 0;
     atomic_init(&p->capacity, capacity);
-    rc = p->queue_mode ? fm__fifo_init(&p->fifo, o->queue_capacity) : 0;
-    if (rc == 0 && (rc = fm__pool_init_sync(p)) != 0 && p->queue_mode)
+    rc = fm__fifo_init(&p->fifo, p->queue_mode ? o->queue_capacity : fm__handoff_fifo_size(capacity));
+    if (rc == 0 && (rc = fm__pool_init_sync(p)) != 0)
         fm__fifo_free(&p->fifo);
     if (rc) {
         free(p);
@@ -492,8 +547,9 @@ FM_API int fm_pool_tune(fm_pool *p, int capacity)
         pthread_cond_broadcast(&p->room); /* blocked submitters may start workers */
     /* Idle surplus leaves now (the longest idle first); busy surplus leaves
      * when it comes back idle (worker.c). */
-    while (atomic_load_explicit(&p->running, memory_order_relaxed) > capacity && p->idle_tail)
-        fm__pool_retire_idle_locked(p, p->idle_tail);
+    while (atomic_load_explicit(&p->running, memory_order_relaxed) > capacity && p->idle_tail &&
+           fm__pool_retire_idle_locked(p, p->idle_tail) == 0) {
+    }
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
@@ -527,8 +583,10 @@ FM_API int fm_pool_release(fm_pool *p)
     pthread_mutex_lock(&p->lock);
     if (!atomic_load_explicit(&p->closed, memory_order_relaxed)) {
         atomic_store_explicit(&p->closed, 1, memory_order_release);
-        while (p->idle_head)
-            fm__pool_retire_idle_locked(p, p->idle_head);
+        /* Idle workers leave now; one promised to a task queued just before
+         * (hand-off, no credit left) stays to run it and leaves after. */
+        while (p->idle_head && fm__pool_retire_idle_locked(p, p->idle_head) == 0) {
+        }
         pthread_cond_broadcast(&p->room); /* blocked submitters: -ESHUTDOWN */
         if (p->quiet_waiters && fm__pool_is_quiet_locked(p))
             pthread_cond_broadcast(&p->quiet);

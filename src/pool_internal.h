@@ -7,6 +7,7 @@
  * |-------------------------------------|----------------------------|-----------------------|
  * | capacity, closed                    | under lock, atomic store   | anywhere, atomic load |
  * | running, nidle, nactive             | under lock, atomic RMW     | anywhere, atomic load |
+ * | hand, nspinning                     | anywhere, atomic RMW       | anywhere, atomic load |
  * | waiting                             | under lock, atomic RMW     | anywhere, atomic load |
  * | idle list, all list, zombies        | under lock                 | under lock            |
  * | nthreads, quiet_waiters, counters   | under lock                 | under lock            |
@@ -14,8 +15,7 @@
  * | fifo                                | lock-free (fifo.h)         | lock-free             |
  * | attempts, rejected                  | anywhere, atomic RMW       | anywhere              |
  * | worker.state                        | see the state machine      | lock-free             |
- * | worker.fn/arg                       | by whoever took the worker off the idle list,  |
- * |                                     | before it stores state GO (release)            |
+ * | worker.fn/arg                       | by the spawner, before the thread starts       |
  * | worker.completed                    | its own thread only        | anywhere, atomic load |
  *
  * Lock order: registry lock -> pool lock -> maintenance lock.
@@ -25,8 +25,9 @@
  *              or reserved by a spawn in progress. Exiting workers gave theirs back.
  *              New workers are only started while running < capacity.
  *   nidle    = length of the idle list; nidle <= running.
- *   nactive  = running - nidle: workers that will look at the FIFO again before
- *              they sleep (queue mode relies on this, see worker.c).
+ *   nactive  = running - nidle in queue mode: workers that will look at the
+ *              FIFO again before they sleep (see worker.c); unused in hand-off.
+ *   hand     = hand-off mode's credits and lookers (below).
  *   nthreads = threads that exist or are being started and have not yet put
  *              themselves on the zombie list; >= running.
  */
@@ -39,13 +40,14 @@
 /* worker.state, the worker's futex word.
  *   SPIN  -> SLEEP  the worker itself, after spinning (CAS)
  *   SPIN|SLEEP -> GO | EXIT  whoever took it off the idle list (exchange; wakes
- *                            the futex when the old value was SLEEP)
+ *                            the futex when the old value was SLEEP). GO: look
+ *                            at the FIFO; EXIT: leave the pool.
  *   GO|EXIT -> SPIN the worker itself, under lock, as it goes back on the idle list */
 enum { FM__W_SPIN = 0, FM__W_SLEEP = 1, FM__W_GO = 2, FM__W_EXIT = 3 };
 
 struct fm__worker {
     _Atomic uint32_t state;
-    fm_task_fn fn; /* NULL with GO: no task of its own, drain the FIFO */
+    fm_task_fn fn; /* the first task, given at spawn; NULL: none */
     void *arg;
     struct fm_pool *pool;
     struct fm__worker *idle_prev, *idle_next; /* idle list; on_idle says if linked */
@@ -70,6 +72,7 @@ struct fm_pool {
     /* Written by submitters on every submit. */
     _Atomic uint64_t attempts FM__ALIGNED; /* submit calls that passed argument checks */
     _Atomic uint64_t rejected;
+    _Atomic int taker_skip; /* hand-off: submits left that skip the wait for a taker */
 
     /* Changed on idle/busy transitions, spawns and exits; read by submitters. */
     _Atomic int running FM__ALIGNED;
@@ -77,8 +80,16 @@ struct fm_pool {
     _Atomic int nactive;
     _Atomic int waiting;
     _Atomic int nspinning; /* workers spinning for work now; capped (worker.c) */
+    /* Hand-off mode only: credits (low 32 bits) and lookers (high 32 bits) in
+     * one word, so that most worker transitions are a single RMW.
+     *   credits = idle workers not yet claimed by a submitter; a submit claims
+     *             one before it queues its task, so a task never waits for a
+     *             busy worker;
+     *   lookers = workers awake and polling the FIFO (a sleeping worker is
+     *             woken only when there is none). */
+    _Atomic int64_t hand;
 
-    struct fm__fifo fifo; /* queue mode only; aligned inside */
+    struct fm__fifo fifo; /* queue mode: the bounded queue; hand-off: submitter -> claimed worker */
 
     pthread_mutex_t lock FM__ALIGNED;
     pthread_cond_t room;      /* submitters blocked for a worker or FIFO room */
@@ -97,15 +108,40 @@ struct fm_pool {
     struct fm_pool *reg_prev, *reg_next; /* registry of every pool, for fork */
 };
 
+#define FM__LOOKER (INT64_C(1) << 32)
+
+static inline int fm__hand_credits(int64_t v)
+{
+    return (int)(int32_t)(uint32_t)v;
+}
+
+static inline int fm__hand_lookers(int64_t v)
+{
+    return (int)(v >> 32);
+}
+
+/* Takes one credit, adding delta (a multiple of FM__LOOKER) in the same step.
+ * 1 on success, 0 if no credit was left. Lock-free. */
+static inline int fm__hand_take_credit(struct fm_pool *p, int64_t delta)
+{
+    int64_t v = atomic_load_explicit(&p->hand, memory_order_relaxed);
+    while (fm__hand_credits(v) > 0) {
+        if (atomic_compare_exchange_weak_explicit(&p->hand, &v, v - 1 + delta,
+                                                  memory_order_seq_cst, memory_order_relaxed))
+            return 1;
+    }
+    return 0;
+}
+
 /* worker.c */
 extern _Thread_local struct fm__worker *fm__current_worker;
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg);
-void fm__pool_give(struct fm__worker *w, fm_task_fn fn, void *arg);
-void fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
-struct fm__worker *fm__pool_idle_pop_locked(struct fm_pool *p);
+struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p);
+void fm__pool_wake(struct fm__worker *w);
+void fm__pool_add_worker(struct fm_pool *p, int required);
+int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
 void fm__pool_reap(struct fm_pool *p, int block);
 int fm__pool_is_quiet_locked(struct fm_pool *p);
-void fm__pool_run_task(struct fm__worker *w, fm_task_fn fn, void *arg);
 
 static inline int fm__pool_can_spawn(struct fm_pool *p)
 {
@@ -117,7 +153,8 @@ static inline int fm__pool_can_spawn(struct fm_pool *p)
 static inline void fm__pool_reserve_locked(struct fm_pool *p)
 {
     atomic_fetch_add_explicit(&p->running, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->nactive, 1, memory_order_seq_cst);
+    if (p->queue_mode)
+        atomic_fetch_add_explicit(&p->nactive, 1, memory_order_seq_cst);
     p->nthreads++;
 }
 

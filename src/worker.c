@@ -1,11 +1,12 @@
 /* The pool's worker threads: start, the run/drain/idle loop, exit, join.
  *
  * A worker's life:
- *   start -> [run its handed task] -> [queue mode: drain the FIFO, spinning a
- *   little when it runs dry] -> go idle (push itself on the idle list, LIFO)
- *   -> spin on its futex word, then sleep -> GO: loop | EXIT: leave.
- * It leaves instead of going idle when the pool is closed (after the FIFO is
- * empty) or holds more workers than its capacity (after a tune down).
+ *   start -> [run the task it was started with] -> take tasks from the FIFO
+ *   while there are any, polling it a little when it runs dry -> go idle (push
+ *   itself on the idle list, LIFO) -> spin on its futex word, then sleep ->
+ *   GO: look at the FIFO again | EXIT: leave.
+ * It leaves instead of going idle when the pool is closed or holds more
+ * workers than its capacity (after a tune down), once no queued task needs it.
  */
 #include <errno.h>
 #include <sched.h>
@@ -45,7 +46,9 @@ static void fm__spin_end(struct fm_pool *p)
     atomic_fetch_sub_explicit(&p->nspinning, 1, memory_order_relaxed);
 }
 
-/* ---- the idle list (lock held) ---- */
+/* ---- the idle list (lock held) ----
+ * The list itself; what a move on or off it means for nactive or hand is the
+ * caller's business. */
 
 static void fm__idle_push_locked(struct fm_pool *p, struct fm__worker *w)
 {
@@ -58,11 +61,8 @@ static void fm__idle_push_locked(struct fm_pool *p, struct fm__worker *w)
     p->idle_head = w;
     w->on_idle = 1;
     atomic_fetch_add_explicit(&p->nidle, 1, memory_order_relaxed);
-    /* seq_cst: the Dekker pair with fm__queue_wake_worker (see go_idle). */
-    atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
 }
 
-/* Unlinks w and counts it busy again. */
 static void fm__idle_unlink_locked(struct fm_pool *p, struct fm__worker *w)
 {
     if (w->idle_prev)
@@ -75,19 +75,41 @@ static void fm__idle_unlink_locked(struct fm_pool *p, struct fm__worker *w)
         p->idle_tail = w->idle_prev;
     w->on_idle = 0;
     atomic_fetch_sub_explicit(&p->nidle, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->nactive, 1, memory_order_seq_cst);
 }
 
-struct fm__worker *fm__pool_idle_pop_locked(struct fm_pool *p)
+/* An idle worker becomes one that looks at the FIFO: counted as active (queue
+ * mode) or as a looker (hand-off) from this instant, so that submitters do not
+ * wake a second one for the same task. seq_cst: the Dekker pairs below. */
+static void fm__idle_account_awake(struct fm_pool *p)
+{
+    if (p->queue_mode)
+        atomic_fetch_add_explicit(&p->nactive, 1, memory_order_seq_cst);
+    else
+        atomic_fetch_add_explicit(&p->hand, FM__LOOKER, memory_order_seq_cst);
+}
+
+static void fm__idle_account_asleep(struct fm_pool *p)
+{
+    if (p->queue_mode)
+        atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
+    else
+        atomic_fetch_sub_explicit(&p->hand, FM__LOOKER, memory_order_seq_cst);
+}
+
+/* The most recently idle worker (LIFO: the warm one), off the list and counted
+ * awake; the caller hands it GO with fm__pool_wake once the lock is dropped. */
+struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p)
 {
     struct fm__worker *w = p->idle_head;
-    if (w)
+    if (w) {
         fm__idle_unlink_locked(p, w);
+        fm__idle_account_awake(p);
+    }
     return w;
 }
 
-/* Stores GO or EXIT and wakes the worker if it sleeps. The exchange is
- * acq_rel: its release half publishes fn/arg written just before. */
+/* Stores GO or EXIT and wakes the worker if it sleeps. acq_rel: the worker
+ * sees everything its waker did before. */
 static void fm__worker_signal(struct fm__worker *w, uint32_t state)
 {
     uint32_t old = atomic_exchange_explicit(&w->state, state, memory_order_acq_rel);
@@ -95,28 +117,29 @@ static void fm__worker_signal(struct fm__worker *w, uint32_t state)
         fm__futex_wake(&w->state, 1);
 }
 
-void fm__pool_give(struct fm__worker *w, fm_task_fn fn, void *arg)
+void fm__pool_wake(struct fm__worker *w)
 {
-    w->fn = fn;
-    w->arg = arg;
     fm__worker_signal(w, FM__W_GO);
 }
 
 /* Takes an idle worker out of the pool for good: it gives back its capacity
- * slot now and exits when it wakes. */
-void fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w)
+ * slot now and exits when it wakes. In hand-off mode an idle worker may be
+ * promised to a submitter already (no credit left): then it stays, -EBUSY. */
+int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w)
 {
+    if (!p->queue_mode && !fm__hand_take_credit(p, 0))
+        return -EBUSY;
     fm__idle_unlink_locked(p, w);
     atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
     fm__worker_signal(w, FM__W_EXIT);
+    return 0;
 }
 
 int fm__pool_is_quiet_locked(struct fm_pool *p)
 {
     int idle = atomic_load_explicit(&p->nidle, memory_order_relaxed);
     int running = atomic_load_explicit(&p->running, memory_order_relaxed);
-    return idle == running && (!p->queue_mode || fm__fifo_count(&p->fifo) == 0);
+    return idle == running && fm__fifo_count(&p->fifo) == 0;
 }
 
 /* Wakes fm_pool_wait callers once nothing is queued or running. Lock held. */
@@ -128,7 +151,7 @@ static void fm__pool_notify_quiet_locked(struct fm_pool *p)
 
 /* ---- running tasks ---- */
 
-void fm__pool_run_task(struct fm__worker *w, fm_task_fn fn, void *arg)
+static void fm__worker_run(struct fm__worker *w, fm_task_fn fn, void *arg)
 {
     fn(arg);
     /* Only this thread writes its counter: a plain increment, no RMW. */
@@ -136,9 +159,10 @@ void fm__pool_run_task(struct fm__worker *w, fm_task_fn fn, void *arg)
     atomic_store_explicit(&w->completed, n + 1, memory_order_relaxed);
 }
 
-/* A task left the FIFO: wake one submitter blocked on a full FIFO, if any.
- * The pop's seq_cst store (fifo.h) and this seq_cst load pair with the
- * submitter's increment of waiting and its retry (pool.c). */
+/* Wakes one blocked submitter, if any: a FIFO cell (queue mode) or a credit
+ * (hand-off) was just freed. The caller's preceding seq_cst write and this
+ * seq_cst load pair with the submitter's increment of waiting and its retry
+ * (pool.c), so a submitter that found no room is always seen here. */
 static void fm__pool_room_freed(struct fm_pool *p)
 {
     if (FM__UNLIKELY(atomic_load_explicit(&p->waiting, memory_order_seq_cst) > 0)) {
@@ -165,24 +189,28 @@ static int fm__worker_poll_fifo(struct fm_pool *p)
     return ready;
 }
 
-static void fm__worker_drain(struct fm__worker *w)
+/* Hand-off mode: tasks are waiting that sleepers were promised, and nobody is
+ * looking: wake one sleeper (which, once it takes a task, repeats this). */
+static void fm__handoff_wake_more(struct fm_pool *p, int64_t hand)
 {
-    struct fm_pool *p = w->pool;
-    fm_task_fn fn;
-    void *arg;
-    for (;;) {
-        if (fm__fifo_pop(&p->fifo, &fn, &arg)) {
-            fm__pool_room_freed(p);
-            fm__pool_run_task(w, fn, arg);
-        } else if (!fm__worker_poll_fifo(p)) {
-            return;
-        }
-    }
+    if (fm__hand_lookers(hand) > 0 || !fm__fifo_ready(&p->fifo))
+        return;
+    pthread_mutex_lock(&p->lock);
+    struct fm__worker *w = fm__pool_take_idle_locked(p);
+    pthread_mutex_unlock(&p->lock);
+    if (w)
+        fm__pool_wake(w);
+}
+
+/* Adds delta to hand (seq_cst); returns the new value. */
+static int64_t fm__hand_add(struct fm_pool *p, int64_t delta)
+{
+    return atomic_fetch_add_explicit(&p->hand, delta, memory_order_seq_cst) + delta;
 }
 
 /* ---- going idle ---- */
 
-enum { FM__IDLE_WAIT, FM__IDLE_EXIT, FM__IDLE_DRAIN };
+enum { FM__IDLE_WAIT, FM__IDLE_EXIT, FM__IDLE_LOOK };
 
 static int fm__pool_surplus_locked(struct fm_pool *p)
 {
@@ -200,65 +228,68 @@ static void fm__pool_arm_expiry_locked(struct fm_pool *p, int64_t idle_since)
         p->expiry_armed = 1;
 }
 
-/* Lock held. The worker leaves the pool's counts; it exits next. */
-static void fm__worker_leave_locked(struct fm_pool *p)
+/* A looking worker wants to leave (pool closed, or over capacity). Lock held.
+ * It may not while queued tasks are owed a run (queue mode: the FIFO is not
+ * empty; hand-off: no credit is left, so a submitter counts on it). */
+static int fm__worker_try_leave_locked(struct fm_pool *p)
 {
+    if (p->queue_mode) {
+        if (fm__fifo_count(&p->fifo) > 0)
+            return 0;
+        atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
+    } else if (!fm__hand_take_credit(p, -FM__LOOKER)) {
+        return 0;
+    }
     atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
     fm__pool_notify_quiet_locked(p);
+    return 1;
 }
 
+/* The worker found nothing to do: leave, or sleep on the idle list. */
 static int fm__worker_go_idle(struct fm__worker *w)
 {
     struct fm_pool *p = w->pool;
     pthread_mutex_lock(&p->lock);
     if (atomic_load_explicit(&p->closed, memory_order_relaxed) || fm__pool_surplus_locked(p)) {
-        /* Queued tasks are still owed a run: whoever leaves last drains them. */
-        if (p->queue_mode && fm__fifo_count(&p->fifo) > 0) {
-            pthread_mutex_unlock(&p->lock);
-            return FM__IDLE_DRAIN;
-        }
-        fm__worker_leave_locked(p);
+        int left = fm__worker_try_leave_locked(p);
         pthread_mutex_unlock(&p->lock);
-        return FM__IDLE_EXIT;
+        return left ? FM__IDLE_EXIT : FM__IDLE_LOOK;
     }
     atomic_store_explicit(&w->state, FM__W_SPIN, memory_order_relaxed);
     w->idle_since = fm__now_coarse_ns();
     fm__idle_push_locked(p, w);
-    if (atomic_load_explicit(&p->waiting, memory_order_relaxed) > 0)
-        pthread_cond_signal(&p->room);
+    fm__idle_account_asleep(p);
     fm__pool_notify_quiet_locked(p);
     fm__pool_arm_expiry_locked(p, w->idle_since);
     pthread_mutex_unlock(&p->lock);
 
-    if (!p->queue_mode)
-        return FM__IDLE_WAIT;
-    /* Dekker with fm__queue_wake_worker: we decremented nactive (seq_cst),
-     * it published a task and then reads nactive. At least one of us sees the
-     * other: either it finds nactive == 0 and wakes an idle worker, or we see
-     * its task here and take ourselves back off the idle list. */
+    /* Dekker with the submitter (pool.c, fm__pool_after_push): we stopped
+     * counting as awake (seq_cst), it published a task and then reads that
+     * count. At least one of us sees the other: either it finds nobody awake
+     * and wakes an idle worker, or we see its task here and take ourselves
+     * back off the idle list. */
     atomic_thread_fence(memory_order_seq_cst);
     if (!fm__fifo_ready(&p->fifo))
         return FM__IDLE_WAIT;
     pthread_mutex_lock(&p->lock);
     int reclaimed = w->on_idle;
-    if (reclaimed)
+    if (reclaimed) {
         fm__idle_unlink_locked(p, w);
+        fm__idle_account_awake(p);
+    }
     pthread_mutex_unlock(&p->lock);
     /* Not on the list any more: a submitter took us and is handing us GO. */
-    return reclaimed ? FM__IDLE_DRAIN : FM__IDLE_WAIT;
+    return reclaimed ? FM__IDLE_LOOK : FM__IDLE_WAIT;
 }
 
 /* Spins, then sleeps, until someone hands this idle worker GO or EXIT. */
 static uint32_t fm__worker_wait(struct fm__worker *w)
 {
-    uint32_t s;
+    uint32_t s = FM__W_SPIN;
     if (fm__spin_begin(w->pool)) {
-        for (int i = 0; i < FM__IDLE_SPINS; i++) {
-            s = atomic_load_explicit(&w->state, memory_order_acquire);
-            if (s >= FM__W_GO)
-                break;
+        for (int i = 0; i < FM__IDLE_SPINS && s < FM__W_GO; i++) {
             fm__cpu_relax();
+            s = atomic_load_explicit(&w->state, memory_order_acquire);
         }
         fm__spin_end(w->pool);
         if (s >= FM__W_GO)
@@ -273,6 +304,114 @@ static uint32_t fm__worker_wait(struct fm__worker *w)
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s >= FM__W_GO)
             return s;
+    }
+}
+
+/* ---- adding workers ---- */
+
+/* Runs queued tasks on the calling thread: the last resort when the pool has no
+ * worker left and none can be started, so that an accepted task still runs. */
+static void fm__pool_run_inline(struct fm_pool *p)
+{
+    fm_task_fn fn;
+    void *arg;
+    while (fm__fifo_pop(&p->fifo, &fn, &arg)) {
+        fn(arg);
+        pthread_mutex_lock(&p->lock);
+        p->completed_retired++;
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* Puts one more worker on the FIFO: an idle one, or a new one. required: the
+ * task just queued has no other worker bound to see it. */
+void fm__pool_add_worker(struct fm_pool *p, int required)
+{
+    pthread_mutex_lock(&p->lock);
+    struct fm__worker *w = fm__pool_take_idle_locked(p);
+    if (w) {
+        pthread_mutex_unlock(&p->lock);
+        fm__pool_wake(w);
+        return;
+    }
+    if (!fm__pool_can_spawn(p)) {
+        /* Every worker is busy or on its way to idle: each looks at the FIFO
+         * again before it sleeps (worker.c, go_idle). */
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    fm__pool_reserve_locked(p);
+    pthread_mutex_unlock(&p->lock);
+    if (fm__pool_spawn_reserved(p, NULL, NULL) == 0 || !required)
+        return;
+    pthread_mutex_lock(&p->lock);
+    int no_worker = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (no_worker)
+        fm__pool_run_inline(p);
+}
+
+/* ---- finding the next task ----
+ * Called after a task ran (or at start); returns 1 with the next task, or 0
+ * when the worker must exit. The accounting differs by mode:
+ *   queue mode: nactive counts workers not on the idle list;
+ *   hand-off:   a worker that finishes a task frees a credit (+1), and counts
+ *               as a looker while it polls the FIFO. */
+
+static int fm__worker_sleep(struct fm__worker *w)
+{
+    int next = fm__worker_go_idle(w);
+    if (next == FM__IDLE_WAIT)
+        next = fm__worker_wait(w) == FM__W_EXIT ? FM__IDLE_EXIT : FM__IDLE_LOOK;
+    return next == FM__IDLE_LOOK;
+}
+
+/* More tasks wait behind the one just taken and a worker is to be had:
+ * bring up to two in before running ours. Every worker doing this grows the
+ * pool as a tree, in parallel, instead of one wake-up at a time by the
+ * submitter (which would then spend its time waking instead of queuing). */
+static void fm__queue_grow(struct fm_pool *p)
+{
+    for (int i = 0; i < 2; i++) {
+        if (!fm__fifo_ready(&p->fifo) ||
+            (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p)))
+            return;
+        fm__pool_add_worker(p, 0);
+    }
+}
+
+static int fm__queue_next(struct fm__worker *w, fm_task_fn *fn, void **arg)
+{
+    struct fm_pool *p = w->pool;
+    for (;;) {
+        if (fm__fifo_pop(&p->fifo, fn, arg)) {
+            fm__pool_room_freed(p);
+            fm__queue_grow(p);
+            return 1;
+        }
+        if (!fm__worker_poll_fifo(p) && !fm__worker_sleep(w))
+            return 0;
+    }
+}
+
+static int fm__handoff_next(struct fm__worker *w, fm_task_fn *fn, void **arg)
+{
+    struct fm_pool *p = w->pool;
+    /* Straight from a task to the next: our credit comes back, nothing else. */
+    if (fm__fifo_pop(&p->fifo, fn, arg)) {
+        fm__handoff_wake_more(p, fm__hand_add(p, 1));
+        fm__pool_room_freed(p);
+        return 1;
+    }
+    fm__hand_add(p, 1 + FM__LOOKER);
+    fm__pool_room_freed(p);
+    for (;;) {
+        if (fm__fifo_pop(&p->fifo, fn, arg)) {
+            fm__handoff_wake_more(p, fm__hand_add(p, -FM__LOOKER));
+            return 1;
+        }
+        if (!fm__worker_poll_fifo(p) && !fm__worker_sleep(w))
+            return 0;
     }
 }
 
@@ -332,25 +471,18 @@ static void *fm__worker_main(void *arg)
     fm__worker_enter(w);
     fm_task_fn fn = w->fn;
     void *task_arg = w->arg;
+    if (fn)
+        goto run;
     for (;;) {
-        if (fn)
-            fm__pool_run_task(w, fn, task_arg);
+        if (!(p->queue_mode ? fm__queue_next(w, &fn, &task_arg)
+                            : fm__handoff_next(w, &fn, &task_arg)))
+            break;
+run:
+        fm__worker_run(w, fn, task_arg);
         if (FM__UNLIKELY(w->orphaned)) { /* we forked inside the task: see pool.c */
             free(w);
             return NULL;
         }
-        if (p->queue_mode)
-            fm__worker_drain(w);
-        int next = fm__worker_go_idle(w);
-        if (next == FM__IDLE_EXIT)
-            break;
-        fn = NULL;
-        if (next == FM__IDLE_DRAIN)
-            continue;
-        if (fm__worker_wait(w) == FM__W_EXIT)
-            break;
-        fn = w->fn;
-        task_arg = w->arg;
     }
     fm__worker_retire(w);
     return NULL;
@@ -378,7 +510,10 @@ int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
             rc = -EAGAIN;
     }
     pthread_mutex_lock(&p->lock);
-    fm__worker_leave_locked(p);
+    atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+    if (p->queue_mode)
+        atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
+    fm__pool_notify_quiet_locked(p);
     if (--p->nthreads == 0)
         pthread_cond_broadcast(&p->gone);
     pthread_cond_broadcast(&p->room); /* the slot is free again */
