@@ -44,10 +44,12 @@ struct fm__fifo {
     size_t mask;                             /* cells - 1, cells a power of two */
 };
 
-/* capacity > 0, rounded up to a power of two. 0 or -ENOMEM. */
+/* capacity > 0, rounded up to a power of two of at least 2 (with one cell,
+ * "full for this lap" and "empty for the next" would be the same sequence
+ * number). 0 or -ENOMEM. */
 static inline int fm__fifo_init(struct fm__fifo *q, size_t capacity)
 {
-    size_t n = 1;
+    size_t n = 2;
     while (n < capacity) {
         if (n > SIZE_MAX / 2 / sizeof(struct fm__fifo_cell))
             return -ENOMEM;

@@ -29,18 +29,49 @@ static int fm__pool_may_block_locked(struct fm_pool *p, int nowait, int already_
     return 0;
 }
 
-/* ---- making sure a queued task gets a worker (both modes) ---- */
+/* ---- admission ----
+ * Queue mode admits a task when the FIFO has a free cell. Hand-off mode admits
+ * it when it can claim a credit (an idle worker no other task was promised)
+ * and then passes it through the FIFO to whichever worker looks first; or it
+ * starts a new worker with the task while running < capacity. */
 
-/* ---- hand-off mode: a credit (an idle worker) per task ---- */
+/* Claims a credit and queues the task at *pos. 1 on success, 0 if no credit
+ * or no FIFO room (the credit is given back). */
+static int fm__handoff_try(struct fm_pool *p, fm_task_fn fn, void *arg, size_t *pos)
+{
+    if (!fm__hand_take_credit(p, 0))
+        return 0;
+    if (FM__UNLIKELY(!fm__fifo_push(&p->fifo, fn, arg, pos))) {
+        atomic_fetch_add_explicit(&p->hand, 1, memory_order_seq_cst);
+        return 0;
+    }
+    return 1;
+}
 
-/* Rounds a submitter waits for a busy worker to come back for its task before
- * it wakes a sleeping one, and how many submits skip that wait after it failed
- * (tasks then are long, and the wait only costs). */
+/* Queues the task if the pool admits it now; the caller then calls
+ * fm__pool_after_push with no lock held. */
+static int fm__pool_try_push(struct fm_pool *p, fm_task_fn fn, void *arg, size_t *pos)
+{
+    return p->queue_mode ? fm__fifo_push(&p->fifo, fn, arg, pos) : fm__handoff_try(p, fn, arg, pos);
+}
+
+/* A hint that fm__pool_try_push may succeed now. */
+static int fm__pool_has_room(struct fm_pool *p)
+{
+    if (p->queue_mode)
+        return fm__fifo_has_room(&p->fifo);
+    return fm__hand_credits(atomic_load_explicit(&p->hand, memory_order_relaxed)) > 0;
+}
+
+/* ---- making sure a queued task gets a worker ---- */
+
+/* Rounds a submitter waits for a worker to take its task, or to start looking,
+ * before it wakes or starts one; and how many submits skip that wait after it
+ * failed (the workers are then busy with long tasks, and the wait only costs). */
 #define FM__TAKER_SPINS 256
 #define FM__TAKER_SKIP 64
 
-/* 1 if a worker took the task at pos, or started looking, within a short spin. */
-static int fm__handoff_spin_for_taker(struct fm_pool *p, size_t pos)
+static int fm__pool_spin_for_taker(struct fm_pool *p, size_t pos)
 {
     int skip = atomic_load_explicit(&p->taker_skip, memory_order_relaxed);
     if (skip > 0 || fm__ncpu() < 2) {
@@ -57,39 +88,54 @@ static int fm__handoff_spin_for_taker(struct fm_pool *p, size_t pos)
     return 0;
 }
 
-/* After a push at pos: a worker must take the task now (we hold a credit). */
-static void fm__handoff_after_push(struct fm_pool *p, size_t pos)
+/* After a push at pos: if no worker is looking at the FIFO, bring one in (an
+ * idle one, or a new one while running < capacity), unless a busy worker takes
+ * the task within a short spin. A task thus waits in the FIFO only while every
+ * worker is busy and the pool is full (queue mode), never behind a busy worker
+ * while another is idle (hand-off mode, where the task holds a credit). */
+static void fm__pool_after_push(struct fm_pool *p, size_t pos)
 {
     /* Dekker with fm__worker_go_idle: the task is published (release store of
      * its cell), then we read the lookers; a worker going to sleep stops
      * counting as a looker, then reads the FIFO. With the fences at least one
      * of us sees the other. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (fm__hand_lookers(atomic_load_explicit(&p->hand, memory_order_relaxed)) > 0)
+    if (fm__hand_lookers(atomic_load_explicit(&p->hand, memory_order_seq_cst)) > 0)
         return;
-    if (fm__handoff_spin_for_taker(p, pos))
+    /* Every worker is busy (none idle, none to start): each looks at the FIFO
+     * when its task ends. */
+    if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p))
         return;
-    fm__pool_add_worker(p, 1);
+    if (fm__pool_spin_for_taker(p, pos))
+        return;
+    fm__pool_add_worker(p);
 }
 
-/* Claims a credit and queues the task at *pos; the caller then calls
- * fm__handoff_after_push with no lock held. 1 on success, 0 if no credit or
- * no FIFO room (the credit is given back). */
-static int fm__handoff_try(struct fm_pool *p, fm_task_fn fn, void *arg, size_t *pos)
+/* ---- waiting for room ---- */
+
+/* Rounds a submitter that found the pool saturated polls for room before it
+ * blocks: a worker busy with a short task frees its slot within this, and a
+ * blocked submitter costs a futex wake-up on the worker's side. */
+#define FM__SUBMIT_SPINS 512
+
+static int fm__pool_spin_for_room(struct fm_pool *p, int64_t timeout_ns)
 {
-    if (!fm__hand_take_credit(p, 0))
+    if (timeout_ns == 0 || p->opts.nonblocking || fm__ncpu() < 2)
         return 0;
-    if (FM__UNLIKELY(!fm__fifo_push(&p->fifo, fn, arg, pos))) {
-        atomic_fetch_add_explicit(&p->hand, 1, memory_order_seq_cst);
-        return 0;
+    for (int i = 0; i < FM__SUBMIT_SPINS; i++) {
+        fm__cpu_relax();
+        if (fm__pool_has_room(p))
+            return 1;
     }
-    return 1;
+    return 0;
 }
 
-static int fm__handoff_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg,
-                                   int64_t deadline, int nowait)
+/* The pool did not admit the task at once: start a worker for it, or wait.
+ * Lock not held on entry or return. */
+static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t deadline,
+                                int nowait)
 {
-    int timed_out = 0, rc;
+    int timed_out = 0, added = 0, rc;
     size_t pos;
     pthread_mutex_lock(&p->lock);
     for (;;) {
@@ -97,21 +143,30 @@ static int fm__handoff_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg,
             rc = -ESHUTDOWN;
             break;
         }
-        /* Count ourselves before we look: a worker that frees a credit after
-         * our look sees waiting > 0 and signals (fm__pool_room_freed). */
+        /* Count ourselves before we retry: a worker that frees room after our
+         * retry sees waiting > 0 and signals (worker.c, fm__pool_room_freed). */
         atomic_fetch_add_explicit(&p->waiting, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
-        if (fm__handoff_try(p, fn, arg, &pos)) {
+        if (fm__pool_try_push(p, fn, arg, &pos)) {
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             pthread_mutex_unlock(&p->lock);
-            fm__handoff_after_push(p, pos);
+            fm__pool_after_push(p, pos);
             return 0;
         }
-        if (fm__pool_can_spawn(p)) {
+        if (!p->queue_mode && fm__pool_can_spawn(p)) {
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
-            fm__pool_reserve_locked(p);
+            fm__pool_reserve_locked(p, 0);
             pthread_mutex_unlock(&p->lock);
             return fm__pool_spawn_reserved(p, fn, arg);
+        }
+        if (p->queue_mode && !added && fm__pool_can_spawn(p)) {
+            /* The FIFO is full but the pool is not: one more worker makes room. */
+            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+            pthread_mutex_unlock(&p->lock);
+            fm__pool_add_worker(p);
+            pthread_mutex_lock(&p->lock);
+            added = 1;
+            continue;
         }
         rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 1);
         if (rc) {
@@ -121,100 +176,21 @@ static int fm__handoff_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg,
         /* After a timeout, look once more: a worker may have come back. */
         timed_out = fm__cond_wait_until(&p->room, &p->lock, deadline) == ETIMEDOUT;
         atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+        added = 0;
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
 
-/* Rounds a submitter that found the pool saturated polls for room before it
- * blocks: a worker busy with a short task frees its slot within this, and a
- * blocked submitter costs a futex wake-up on the worker's side. */
-#define FM__SUBMIT_SPINS 512
-
-/* Spins while try() fails, for a moment; returns try()'s last result. */
-static int fm__pool_spin_for_room(struct fm_pool *p, int64_t timeout_ns)
-{
-    if (timeout_ns == 0 || p->opts.nonblocking || fm__ncpu() < 2)
-        return 0;
-    for (int i = 0; i < FM__SUBMIT_SPINS; i++) {
-        fm__cpu_relax();
-        if (p->queue_mode ? fm__fifo_has_room(&p->fifo)
-                          : fm__hand_credits(atomic_load_explicit(&p->hand,
-                                                                  memory_order_relaxed)) > 0)
-            return 1;
-    }
-    return 0;
-}
-
-static int fm__handoff_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
+static int fm__pool_push(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
 {
     size_t pos;
-    if (FM__LIKELY(fm__handoff_try(p, fn, arg, &pos)) ||
-        (fm__pool_spin_for_room(p, timeout_ns) && fm__handoff_try(p, fn, arg, &pos))) {
-        fm__handoff_after_push(p, pos);
+    if (FM__LIKELY(fm__pool_try_push(p, fn, arg, &pos)) ||
+        (fm__pool_spin_for_room(p, timeout_ns) && fm__pool_try_push(p, fn, arg, &pos))) {
+        fm__pool_after_push(p, pos);
         return 0;
     }
-    return fm__handoff_submit_slow(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
-}
-
-/* ---- queue mode ---- */
-
-/* After a push: make sure a worker will run the task. */
-static void fm__queue_after_push(struct fm_pool *p)
-{
-    /* Dekker with fm__worker_go_idle: our task is published (release store
-     * of its cell), then we read nactive; the worker decrements nactive, then
-     * reads the FIFO. The fences make at least one of us see the other. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&p->nactive, memory_order_relaxed) == 0)
-        fm__pool_add_worker(p, 1);
-    /* Otherwise an active worker gets to the task, and the workers bring in
-     * more of their own as the line grows (worker.c, fm__queue_grow). */
-}
-
-/* The FIFO was full: wait for room. Lock not held on entry or return. */
-static int fm__queue_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t deadline,
-                                 int nowait)
-{
-    int timed_out = 0, rc;
-    size_t pos;
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        if (atomic_load_explicit(&p->closed, memory_order_relaxed)) {
-            rc = -ESHUTDOWN;
-            break;
-        }
-        /* Count ourselves before the retry: a worker that pops after our
-         * failed retry sees waiting > 0 and signals (fm__pool_room_freed). */
-        atomic_fetch_add_explicit(&p->waiting, 1, memory_order_seq_cst);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (fm__fifo_push(&p->fifo, fn, arg, &pos)) {
-            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
-            pthread_mutex_unlock(&p->lock);
-            fm__queue_after_push(p);
-            return 0;
-        }
-        rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 1);
-        if (rc) {
-            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
-            break;
-        }
-        timed_out = fm__cond_wait_until(&p->room, &p->lock, deadline) == ETIMEDOUT;
-        atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-static int fm__queue_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
-{
-    size_t pos;
-    if (FM__LIKELY(fm__fifo_push(&p->fifo, fn, arg, &pos)) ||
-        (fm__pool_spin_for_room(p, timeout_ns) && fm__fifo_push(&p->fifo, fn, arg, &pos))) {
-        fm__queue_after_push(p);
-        return 0;
-    }
-    return fm__queue_submit_slow(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
+    return fm__pool_submit_slow(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
 }
 
 /* ---- submit ---- */
@@ -227,10 +203,8 @@ static int fm__pool_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t 
     int rc;
     if (FM__UNLIKELY(atomic_load_explicit(&p->closed, memory_order_acquire)))
         rc = -ESHUTDOWN;
-    else if (p->queue_mode)
-        rc = fm__queue_submit(p, fn, arg, timeout_ns);
     else
-        rc = fm__handoff_submit(p, fn, arg, timeout_ns);
+        rc = fm__pool_push(p, fn, arg, timeout_ns);
     if (FM__UNLIKELY(rc))
         atomic_fetch_add_explicit(&p->rejected, 1, memory_order_relaxed);
     return rc;
@@ -302,7 +276,7 @@ FM_API int fm_pool_stats(const fm_pool *cp, struct fm_pool_stats *out)
     out->capacity = FM__LOAD(p, capacity);
     out->running = FM__LOAD(p, running);
     out->idle = FM__LOAD(p, nidle);
-    out->threads_created = p->created;
+    out->threads_created = atomic_load_explicit(&p->created, memory_order_relaxed);
     out->threads_exited = p->exited;
     pthread_mutex_unlock(&p->lock);
     out->waiting = FM__LOAD(p, waiting);
@@ -396,7 +370,6 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     p->nthreads = p->quiet_waiters = p->expiry_armed = 0;
     atomic_store(&p->running, 0);
     atomic_store(&p->nidle, 0);
-    atomic_store(&p->nactive, 0);
     atomic_store(&p->waiting, 0);
     atomic_store(&p->nspinning, 0);
     atomic_store(&p->hand, 0);
@@ -453,7 +426,7 @@ static int fm__pool_fill(struct fm_pool *p)
             pthread_mutex_unlock(&p->lock);
             return 0;
         }
-        fm__pool_reserve_locked(p);
+        fm__pool_reserve_locked(p, 1);
         pthread_mutex_unlock(&p->lock);
         int rc = fm__pool_spawn_reserved(p, NULL, NULL);
         if (rc)

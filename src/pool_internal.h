@@ -6,12 +6,13 @@
  * | field                               | written                    | read                  |
  * |-------------------------------------|----------------------------|-----------------------|
  * | capacity, closed                    | under lock, atomic store   | anywhere, atomic load |
- * | running, nidle, nactive             | under lock, atomic RMW     | anywhere, atomic load |
+ * | running, nidle                      | under lock, atomic RMW     | anywhere, atomic load |
  * | hand, nspinning                     | anywhere, atomic RMW       | anywhere, atomic load |
  * | waiting                             | under lock, atomic RMW     | anywhere, atomic load |
  * | idle list, all list, zombies        | under lock                 | under lock            |
  * | nthreads, quiet_waiters, counters   | under lock                 | under lock            |
- * |   created/exited/completed_retired  |                            |                       |
+ * |   exited/completed_retired          |                            |                       |
+ * | created                             | atomic RMW                 | atomic load           |
  * | fifo                                | lock-free (fifo.h)         | lock-free             |
  * | attempts, rejected                  | anywhere, atomic RMW       | anywhere              |
  * | worker.state                        | see the state machine      | lock-free             |
@@ -25,9 +26,8 @@
  *              or reserved by a spawn in progress. Exiting workers gave theirs back.
  *              New workers are only started while running < capacity.
  *   nidle    = length of the idle list; nidle <= running.
- *   nactive  = running - nidle in queue mode: workers that will look at the
- *              FIFO again before they sleep (see worker.c); unused in hand-off.
- *   hand     = hand-off mode's credits and lookers (below).
+ *   hand     = lookers (both modes) and credits (hand-off mode), below.
+ *   A worker not on the idle list always looks at the FIFO before it sleeps.
  *   nthreads = threads that exist or are being started and have not yet put
  *              themselves on the zombie list; >= running.
  */
@@ -77,16 +77,15 @@ struct fm_pool {
     /* Changed on idle/busy transitions, spawns and exits; read by submitters. */
     _Atomic int running FM__ALIGNED;
     _Atomic int nidle;
-    _Atomic int nactive;
     _Atomic int waiting;
     _Atomic int nspinning; /* workers spinning for work now; capped (worker.c) */
-    /* Hand-off mode only: credits (low 32 bits) and lookers (high 32 bits) in
-     * one word, so that most worker transitions are a single RMW.
-     *   credits = idle workers not yet claimed by a submitter; a submit claims
-     *             one before it queues its task, so a task never waits for a
-     *             busy worker;
-     *   lookers = workers awake and polling the FIFO (a sleeping worker is
-     *             woken only when there is none). */
+    /* Credits (low 32 bits) and lookers (high 32 bits) in one word, so that
+     * most worker transitions are a single RMW.
+     *   credits = hand-off mode: idle workers not yet claimed by a submitter;
+     *             a submit claims one before it queues its task, so a task
+     *             never waits for a busy worker. Always 0 in queue mode.
+     *   lookers = workers awake and about to look at the FIFO (a sleeping
+     *             worker is woken, or a new one started, only when there is none). */
     _Atomic int64_t hand;
 
     struct fm__fifo fifo; /* queue mode: the bounded queue; hand-off: submitter -> claimed worker */
@@ -101,7 +100,8 @@ struct fm_pool {
     int nthreads;
     int quiet_waiters;
     unsigned next_id;
-    uint64_t created, exited, completed_retired;
+    _Atomic uint64_t created; /* threads started; counted by the spawner */
+    uint64_t exited, completed_retired;
     int expiry_armed;         /* a maintenance tick is requested for expiry */
     fm__maint_client maint;
 
@@ -138,7 +138,7 @@ extern _Thread_local struct fm__worker *fm__current_worker;
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg);
 struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p);
 void fm__pool_wake(struct fm__worker *w);
-void fm__pool_add_worker(struct fm_pool *p, int required);
+void fm__pool_add_worker(struct fm_pool *p);
 int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
 void fm__pool_reap(struct fm_pool *p, int block);
 int fm__pool_is_quiet_locked(struct fm_pool *p);
@@ -149,12 +149,14 @@ static inline int fm__pool_can_spawn(struct fm_pool *p)
     return cap == FM_UNLIMITED || atomic_load_explicit(&p->running, memory_order_relaxed) < cap;
 }
 
-/* Takes a capacity slot for a worker about to be started. Lock held. */
-static inline void fm__pool_reserve_locked(struct fm_pool *p)
+/* Takes a capacity slot for a worker about to be started. Lock held. A worker
+ * started without a task (looking = 1) counts as a looker from now on, so that
+ * submitters do not start another for the same task. */
+static inline void fm__pool_reserve_locked(struct fm_pool *p, int looking)
 {
     atomic_fetch_add_explicit(&p->running, 1, memory_order_relaxed);
-    if (p->queue_mode)
-        atomic_fetch_add_explicit(&p->nactive, 1, memory_order_seq_cst);
+    if (looking)
+        atomic_fetch_add_explicit(&p->hand, FM__LOOKER, memory_order_seq_cst);
     p->nthreads++;
 }
 

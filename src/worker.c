@@ -46,9 +46,7 @@ static void fm__spin_end(struct fm_pool *p)
     atomic_fetch_sub_explicit(&p->nspinning, 1, memory_order_relaxed);
 }
 
-/* ---- the idle list (lock held) ----
- * The list itself; what a move on or off it means for nactive or hand is the
- * caller's business. */
+/* ---- the idle list (lock held) ---- */
 
 static void fm__idle_push_locked(struct fm_pool *p, struct fm__worker *w)
 {
@@ -77,33 +75,23 @@ static void fm__idle_unlink_locked(struct fm_pool *p, struct fm__worker *w)
     atomic_fetch_sub_explicit(&p->nidle, 1, memory_order_relaxed);
 }
 
-/* An idle worker becomes one that looks at the FIFO: counted as active (queue
- * mode) or as a looker (hand-off) from this instant, so that submitters do not
- * wake a second one for the same task. seq_cst: the Dekker pairs below. */
-static void fm__idle_account_awake(struct fm_pool *p)
+/* Adds delta to hand; returns the new value. seq_cst: the Dekker pairs with
+ * submitters (pool.c, fm__pool_after_push) and blocked submitters. */
+static int64_t fm__hand_add(struct fm_pool *p, int64_t delta)
 {
-    if (p->queue_mode)
-        atomic_fetch_add_explicit(&p->nactive, 1, memory_order_seq_cst);
-    else
-        atomic_fetch_add_explicit(&p->hand, FM__LOOKER, memory_order_seq_cst);
-}
-
-static void fm__idle_account_asleep(struct fm_pool *p)
-{
-    if (p->queue_mode)
-        atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
-    else
-        atomic_fetch_sub_explicit(&p->hand, FM__LOOKER, memory_order_seq_cst);
+    return atomic_fetch_add_explicit(&p->hand, delta, memory_order_seq_cst) + delta;
 }
 
 /* The most recently idle worker (LIFO: the warm one), off the list and counted
- * awake; the caller hands it GO with fm__pool_wake once the lock is dropped. */
+ * as a looker from this instant, so that submitters do not wake a second one
+ * for the same task; the caller hands it GO with fm__pool_wake once the lock
+ * is dropped. */
 struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p)
 {
     struct fm__worker *w = p->idle_head;
     if (w) {
         fm__idle_unlink_locked(p, w);
-        fm__idle_account_awake(p);
+        fm__hand_add(p, FM__LOOKER);
     }
     return w;
 }
@@ -159,10 +147,10 @@ static void fm__worker_run(struct fm__worker *w, fm_task_fn fn, void *arg)
     atomic_store_explicit(&w->completed, n + 1, memory_order_relaxed);
 }
 
-/* Wakes one blocked submitter, if any: a FIFO cell (queue mode) or a credit
- * (hand-off) was just freed. The caller's preceding seq_cst write and this
- * seq_cst load pair with the submitter's increment of waiting and its retry
- * (pool.c), so a submitter that found no room is always seen here. */
+/* Wakes one blocked submitter, if any: a FIFO cell or a credit was just freed.
+ * The caller's preceding seq_cst write (the pop's cell store, or hand) and
+ * this seq_cst load pair with the submitter's increment of waiting and its
+ * retry (pool.c), so a submitter that found no room is always seen here. */
 static void fm__pool_room_freed(struct fm_pool *p)
 {
     if (FM__UNLIKELY(atomic_load_explicit(&p->waiting, memory_order_seq_cst) > 0)) {
@@ -189,23 +177,74 @@ static int fm__worker_poll_fifo(struct fm_pool *p)
     return ready;
 }
 
-/* Hand-off mode: tasks are waiting that sleepers were promised, and nobody is
- * looking: wake one sleeper (which, once it takes a task, repeats this). */
-static void fm__handoff_wake_more(struct fm_pool *p, int64_t hand)
+/* ---- adding workers ---- */
+
+/* Runs queued tasks on the calling thread: the last resort when the pool has no
+ * worker left and none can be started, so that an accepted task still runs. */
+static void fm__pool_run_inline(struct fm_pool *p)
 {
-    if (fm__hand_lookers(hand) > 0 || !fm__fifo_ready(&p->fifo))
+    fm_task_fn fn;
+    void *arg;
+    while (fm__fifo_pop(&p->fifo, &fn, &arg)) {
+        fn(arg);
+        pthread_mutex_lock(&p->lock);
+        p->completed_retired++;
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* A worker that was to start without a task failed to start; submitters may
+ * have counted on it as a looker. Make sure queued tasks still get a worker. */
+static void fm__pool_rescue(struct fm_pool *p)
+{
+    if (!fm__fifo_ready(&p->fifo))
         return;
     pthread_mutex_lock(&p->lock);
     struct fm__worker *w = fm__pool_take_idle_locked(p);
+    int no_worker = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
     pthread_mutex_unlock(&p->lock);
     if (w)
         fm__pool_wake(w);
+    else if (no_worker)
+        fm__pool_run_inline(p);
 }
 
-/* Adds delta to hand (seq_cst); returns the new value. */
-static int64_t fm__hand_add(struct fm_pool *p, int64_t delta)
+/* Puts one more worker on the FIFO: an idle one, else a new one while running
+ * < capacity, else none (every worker is busy and looks when its task ends). */
+void fm__pool_add_worker(struct fm_pool *p)
 {
-    return atomic_fetch_add_explicit(&p->hand, delta, memory_order_seq_cst) + delta;
+    pthread_mutex_lock(&p->lock);
+    struct fm__worker *w = fm__pool_take_idle_locked(p);
+    if (w) {
+        pthread_mutex_unlock(&p->lock);
+        fm__pool_wake(w);
+        return;
+    }
+    if (!fm__pool_can_spawn(p)) {
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
+    fm__pool_reserve_locked(p, 1);
+    pthread_mutex_unlock(&p->lock);
+    fm__pool_spawn_reserved(p, NULL, NULL);
+}
+
+/* A worker took a task, and hand is the value after its transition. If more
+ * tasks wait and nobody else looks, it brings in up to two more workers before
+ * it runs its own: every worker doing this grows the pool as a tree, in
+ * parallel, instead of one wake-up at a time by the submitter (which would
+ * then spend its time waking instead of queuing). */
+static void fm__worker_took(struct fm_pool *p, int64_t hand)
+{
+    fm__pool_room_freed(p);
+    if (!fm__fifo_ready(&p->fifo) || fm__hand_lookers(hand) > 0)
+        return;
+    int more = fm__fifo_count(&p->fifo) > 1 ? 2 : 1;
+    for (int i = 0; i < more; i++) {
+        if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p))
+            return;
+        fm__pool_add_worker(p);
+    }
 }
 
 /* ---- going idle ---- */
@@ -230,17 +269,22 @@ static void fm__pool_arm_expiry_locked(struct fm_pool *p, int64_t idle_since)
 
 /* A looking worker wants to leave (pool closed, or over capacity). Lock held.
  * It may not while queued tasks are owed a run (queue mode: the FIFO is not
- * empty; hand-off: no credit is left, so a submitter counts on it). */
+ * empty; hand-off: no credit is left, so a submitter counts on it). In queue
+ * mode running drops before the looker count, so that a submitter that sees
+ * the looker gone also sees the free slot (and starts a worker for its task). */
 static int fm__worker_try_leave_locked(struct fm_pool *p)
 {
     if (p->queue_mode) {
         if (fm__fifo_count(&p->fifo) > 0)
             return 0;
-        atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
-    } else if (!fm__hand_take_credit(p, -FM__LOOKER)) {
-        return 0;
+        atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+        fm__hand_add(p, -FM__LOOKER);
+    } else {
+        /* Any submitter holding a credit counts on another idle worker. */
+        if (!fm__hand_take_credit(p, -FM__LOOKER))
+            return 0;
+        atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
     }
-    atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
     fm__pool_notify_quiet_locked(p);
     return 1;
 }
@@ -257,17 +301,17 @@ static int fm__worker_go_idle(struct fm__worker *w)
     }
     atomic_store_explicit(&w->state, FM__W_SPIN, memory_order_relaxed);
     w->idle_since = fm__now_coarse_ns();
-    fm__idle_push_locked(p, w);
-    fm__idle_account_asleep(p);
+    fm__idle_push_locked(p, w); /* nidle counts it before it stops looking */
+    fm__hand_add(p, -FM__LOOKER);
     fm__pool_notify_quiet_locked(p);
     fm__pool_arm_expiry_locked(p, w->idle_since);
     pthread_mutex_unlock(&p->lock);
 
     /* Dekker with the submitter (pool.c, fm__pool_after_push): we stopped
-     * counting as awake (seq_cst), it published a task and then reads that
-     * count. At least one of us sees the other: either it finds nobody awake
-     * and wakes an idle worker, or we see its task here and take ourselves
-     * back off the idle list. */
+     * looking (seq_cst), it published a task and then reads the lookers. At
+     * least one of us sees the other: either it finds no looker and wakes an
+     * idle worker, or we see its task here and take ourselves back off the
+     * idle list. */
     atomic_thread_fence(memory_order_seq_cst);
     if (!fm__fifo_ready(&p->fifo))
         return FM__IDLE_WAIT;
@@ -275,7 +319,7 @@ static int fm__worker_go_idle(struct fm__worker *w)
     int reclaimed = w->on_idle;
     if (reclaimed) {
         fm__idle_unlink_locked(p, w);
-        fm__idle_account_awake(p);
+        fm__hand_add(p, FM__LOOKER);
     }
     pthread_mutex_unlock(&p->lock);
     /* Not on the list any more: a submitter took us and is handing us GO. */
@@ -307,57 +351,7 @@ static uint32_t fm__worker_wait(struct fm__worker *w)
     }
 }
 
-/* ---- adding workers ---- */
-
-/* Runs queued tasks on the calling thread: the last resort when the pool has no
- * worker left and none can be started, so that an accepted task still runs. */
-static void fm__pool_run_inline(struct fm_pool *p)
-{
-    fm_task_fn fn;
-    void *arg;
-    while (fm__fifo_pop(&p->fifo, &fn, &arg)) {
-        fn(arg);
-        pthread_mutex_lock(&p->lock);
-        p->completed_retired++;
-        pthread_mutex_unlock(&p->lock);
-    }
-}
-
-/* Puts one more worker on the FIFO: an idle one, or a new one. required: the
- * task just queued has no other worker bound to see it. */
-void fm__pool_add_worker(struct fm_pool *p, int required)
-{
-    pthread_mutex_lock(&p->lock);
-    struct fm__worker *w = fm__pool_take_idle_locked(p);
-    if (w) {
-        pthread_mutex_unlock(&p->lock);
-        fm__pool_wake(w);
-        return;
-    }
-    if (!fm__pool_can_spawn(p)) {
-        /* Every worker is busy or on its way to idle: each looks at the FIFO
-         * again before it sleeps (worker.c, go_idle). */
-        pthread_mutex_unlock(&p->lock);
-        return;
-    }
-    fm__pool_reserve_locked(p);
-    pthread_mutex_unlock(&p->lock);
-    if (fm__pool_spawn_reserved(p, NULL, NULL) == 0 || !required)
-        return;
-    pthread_mutex_lock(&p->lock);
-    int no_worker = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
-    pthread_mutex_unlock(&p->lock);
-    if (no_worker)
-        fm__pool_run_inline(p);
-}
-
-/* ---- finding the next task ----
- * Called after a task ran (or at start); returns 1 with the next task, or 0
- * when the worker must exit. The accounting differs by mode:
- *   queue mode: nactive counts workers not on the idle list;
- *   hand-off:   a worker that finishes a task frees a credit (+1), and counts
- *               as a looker while it polls the FIFO. */
-
+/* Goes idle; 1 when woken (or reclaimed) to look at the FIFO again, 0 to exit. */
 static int fm__worker_sleep(struct fm__worker *w)
 {
     int next = fm__worker_go_idle(w);
@@ -366,48 +360,32 @@ static int fm__worker_sleep(struct fm__worker *w)
     return next == FM__IDLE_LOOK;
 }
 
-/* More tasks wait behind the one just taken and a worker is to be had:
- * bring up to two in before running ours. Every worker doing this grows the
- * pool as a tree, in parallel, instead of one wake-up at a time by the
- * submitter (which would then spend its time waking instead of queuing). */
-static void fm__queue_grow(struct fm_pool *p)
-{
-    for (int i = 0; i < 2; i++) {
-        if (!fm__fifo_ready(&p->fifo) ||
-            (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p)))
-            return;
-        fm__pool_add_worker(p, 0);
-    }
-}
-
-static int fm__queue_next(struct fm__worker *w, fm_task_fn *fn, void **arg)
+/* ---- finding the next task ----
+ * The worker's transitions and what they do to hand (credits only move in
+ * hand-off mode, where credit == 1; in queue mode it is 0):
+ *   busy -> busy     (a task ended, the next was queued)   +credit
+ *   busy -> looking  (a task ended, the FIFO was empty)     +credit +looker
+ *   looking -> busy  (took a task)                          -looker
+ *   looking -> idle list (go_idle)                          -looker
+ *   idle list -> looking (woken by fm__pool_take_idle_locked) +looker
+ * A busy worker ending its task frees a credit: the idle worker the next task
+ * was promised to is still idle, whoever of them takes it. */
+static int fm__worker_next(struct fm__worker *w, int looking, fm_task_fn *fn, void **arg)
 {
     struct fm_pool *p = w->pool;
-    for (;;) {
+    int64_t credit = p->queue_mode ? 0 : 1;
+    if (!looking) {
         if (fm__fifo_pop(&p->fifo, fn, arg)) {
-            fm__pool_room_freed(p);
-            fm__queue_grow(p);
+            fm__worker_took(p, credit ? fm__hand_add(p, credit)
+                                      : atomic_load_explicit(&p->hand, memory_order_relaxed));
             return 1;
         }
-        if (!fm__worker_poll_fifo(p) && !fm__worker_sleep(w))
-            return 0;
-    }
-}
-
-static int fm__handoff_next(struct fm__worker *w, fm_task_fn *fn, void **arg)
-{
-    struct fm_pool *p = w->pool;
-    /* Straight from a task to the next: our credit comes back, nothing else. */
-    if (fm__fifo_pop(&p->fifo, fn, arg)) {
-        fm__handoff_wake_more(p, fm__hand_add(p, 1));
+        fm__hand_add(p, credit + FM__LOOKER);
         fm__pool_room_freed(p);
-        return 1;
     }
-    fm__hand_add(p, 1 + FM__LOOKER);
-    fm__pool_room_freed(p);
     for (;;) {
         if (fm__fifo_pop(&p->fifo, fn, arg)) {
-            fm__handoff_wake_more(p, fm__hand_add(p, -FM__LOOKER));
+            fm__worker_took(p, fm__hand_add(p, -FM__LOOKER));
             return 1;
         }
         if (!fm__worker_poll_fifo(p) && !fm__worker_sleep(w))
@@ -429,7 +407,6 @@ static void fm__worker_enter(struct fm__worker *w)
     if (p->all)
         p->all->all_prev = w;
     p->all = w;
-    p->created++;
     pthread_mutex_unlock(&p->lock);
 
     char name[32]; /* the kernel keeps 15 characters */
@@ -471,11 +448,15 @@ static void *fm__worker_main(void *arg)
     fm__worker_enter(w);
     fm_task_fn fn = w->fn;
     void *task_arg = w->arg;
-    if (fn)
+    int looking = fn == NULL; /* counted as a looker by its spawner */
+    if (looking && !p->queue_mode) {
+        fm__hand_add(p, 1); /* idle from the start: one more credit */
+        fm__pool_room_freed(p);
+    }
+    if (!looking)
         goto run;
     for (;;) {
-        if (!(p->queue_mode ? fm__queue_next(w, &fn, &task_arg)
-                            : fm__handoff_next(w, &fn, &task_arg)))
+        if (!fm__worker_next(w, looking, &fn, &task_arg))
             break;
 run:
         fm__worker_run(w, fn, task_arg);
@@ -483,14 +464,16 @@ run:
             free(w);
             return NULL;
         }
+        looking = 0;
     }
     fm__worker_retire(w);
     return NULL;
 }
 
-/* Starts a worker whose capacity slot was reserved (fm__pool_reserve_locked).
- * fn may be NULL: the worker then only drains the FIFO or goes idle. On
- * failure the slot is given back: -ENOMEM or -EAGAIN. Lock not held. */
+/* Starts a worker whose capacity slot was reserved (fm__pool_reserve_locked,
+ * looking = fn == NULL). fn may be NULL: the worker then looks at the FIFO and
+ * goes idle. On failure the slot is given back: -ENOMEM or -EAGAIN. Lock not
+ * held. */
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
 {
     struct fm__worker *w = aligned_alloc(FM__CACHELINE, sizeof *w);
@@ -503,21 +486,25 @@ int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
         atomic_init(&w->state, FM__W_GO);
         pthread_t t;
         rc = fm__thread_start(&t, p->opts.stack_size, fm__worker_main, w);
-        if (rc == 0)
+        if (rc == 0) {
+            atomic_fetch_add_explicit(&p->created, 1, memory_order_relaxed);
             return 0;
+        }
         free(w);
         if (rc != -ENOMEM)
             rc = -EAGAIN;
     }
     pthread_mutex_lock(&p->lock);
     atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
-    if (p->queue_mode)
-        atomic_fetch_sub_explicit(&p->nactive, 1, memory_order_seq_cst);
+    if (!fn)
+        fm__hand_add(p, -FM__LOOKER);
     fm__pool_notify_quiet_locked(p);
     if (--p->nthreads == 0)
         pthread_cond_broadcast(&p->gone);
     pthread_cond_broadcast(&p->room); /* the slot is free again */
     pthread_mutex_unlock(&p->lock);
+    if (!fn)
+        fm__pool_rescue(p);
     return rc;
 }
 

@@ -104,7 +104,7 @@ int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), voi
     if (rc)
         return -rc;
     if (stack_size) {
-        if (stack_size < PTHREAD_STACK_MIN)
+        if (stack_size < (size_t)PTHREAD_STACK_MIN)
             stack_size = PTHREAD_STACK_MIN;
         rc = pthread_attr_setstacksize(&attr, stack_size);
     }
