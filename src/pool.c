@@ -518,11 +518,8 @@ FM_API int fm_pool_tune(fm_pool *p, int capacity)
     atomic_store_explicit(&p->capacity, capacity, memory_order_relaxed);
     if (capacity > old)
         pthread_cond_broadcast(&p->room); /* blocked submitters may start workers */
-    /* Idle surplus leaves now (the longest idle first); busy surplus leaves
-     * when it comes back idle (worker.c). */
-    while (atomic_load_explicit(&p->running, memory_order_relaxed) > capacity && p->idle_tail &&
-           fm__pool_retire_idle_locked(p, p->idle_tail) == 0) {
-    }
+    /* Idle surplus leaves now; busy surplus when it comes back idle. */
+    fm__pool_trim_locked(p);
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
@@ -556,10 +553,7 @@ FM_API int fm_pool_release(fm_pool *p)
     pthread_mutex_lock(&p->lock);
     if (!atomic_load_explicit(&p->closed, memory_order_relaxed)) {
         atomic_store_explicit(&p->closed, 1, memory_order_release);
-        /* Idle workers leave now; one promised to a task queued just before
-         * (hand-off, no credit left) stays to run it and leaves after. */
-        while (p->idle_head && fm__pool_retire_idle_locked(p, p->idle_head) == 0) {
-        }
+        fm__pool_trim_locked(p); /* idle workers leave now, busy ones after their task */
         pthread_cond_broadcast(&p->room); /* blocked submitters: -ESHUTDOWN */
         if (p->quiet_waiters && fm__pool_is_quiet_locked(p))
             pthread_cond_broadcast(&p->quiet);

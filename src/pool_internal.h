@@ -140,6 +140,7 @@ struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p);
 void fm__pool_wake(struct fm__worker *w);
 void fm__pool_add_worker(struct fm_pool *p);
 int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
+void fm__pool_trim_locked(struct fm_pool *p);
 void fm__pool_reap(struct fm_pool *p, int block);
 int fm__pool_is_quiet_locked(struct fm_pool *p);
 

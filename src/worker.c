@@ -123,6 +123,24 @@ int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w)
     return 0;
 }
 
+static int fm__pool_surplus_locked(struct fm_pool *p)
+{
+    int cap = atomic_load_explicit(&p->capacity, memory_order_relaxed);
+    return cap != FM_UNLIMITED && atomic_load_explicit(&p->running, memory_order_relaxed) > cap;
+}
+
+/* Sends away the idle workers the pool no longer wants: all of them once it
+ * is closed, the surplus over its capacity otherwise (the longest idle
+ * first). In hand-off mode one promised to a queued task stays until the
+ * task is taken; whoever leaves after that calls this again. */
+void fm__pool_trim_locked(struct fm_pool *p)
+{
+    int closed = atomic_load_explicit(&p->closed, memory_order_relaxed);
+    while (p->idle_tail && (closed || fm__pool_surplus_locked(p)) &&
+           fm__pool_retire_idle_locked(p, p->idle_tail) == 0) {
+    }
+}
+
 int fm__pool_is_quiet_locked(struct fm_pool *p)
 {
     int idle = atomic_load_explicit(&p->nidle, memory_order_relaxed);
@@ -251,12 +269,6 @@ static void fm__worker_took(struct fm_pool *p, int64_t hand)
 
 enum { FM__IDLE_WAIT, FM__IDLE_EXIT, FM__IDLE_LOOK };
 
-static int fm__pool_surplus_locked(struct fm_pool *p)
-{
-    int cap = atomic_load_explicit(&p->capacity, memory_order_relaxed);
-    return cap != FM_UNLIMITED && atomic_load_explicit(&p->running, memory_order_relaxed) > cap;
-}
-
 static void fm__pool_arm_expiry_locked(struct fm_pool *p, int64_t idle_since)
 {
     if (p->expiry_ns < 0 || p->expiry_armed)
@@ -296,6 +308,8 @@ static int fm__worker_go_idle(struct fm__worker *w)
     pthread_mutex_lock(&p->lock);
     if (atomic_load_explicit(&p->closed, memory_order_relaxed) || fm__pool_surplus_locked(p)) {
         int left = fm__worker_try_leave_locked(p);
+        if (left)
+            fm__pool_trim_locked(p);
         pthread_mutex_unlock(&p->lock);
         return left ? FM__IDLE_EXIT : FM__IDLE_LOOK;
     }
