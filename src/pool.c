@@ -117,16 +117,26 @@ static void fm__pool_after_push(struct fm_pool *p, size_t pos)
  * blocks: a worker busy with a short task frees its slot within this, and a
  * blocked submitter costs a futex wake-up on the worker's side. */
 #define FM__SUBMIT_SPINS 512
+#define FM__ROOM_SKIP 64
 
 static int fm__pool_spin_for_room(struct fm_pool *p, int64_t timeout_ns)
 {
     if (timeout_ns == 0 || p->opts.nonblocking || fm__ncpu() < 2)
         return 0;
+    /* After a spin that found no room the next few saturated submits block
+     * at once: the tasks are long, and a spinning submitter only takes CPU
+     * from the workers it waits for. */
+    int skip = atomic_load_explicit(&p->room_skip, memory_order_relaxed);
+    if (skip > 0) {
+        atomic_store_explicit(&p->room_skip, skip - 1, memory_order_relaxed);
+        return 0;
+    }
     for (int i = 0; i < FM__SUBMIT_SPINS; i++) {
         fm__cpu_relax();
         if (fm__pool_has_room(p))
             return 1;
     }
+    atomic_store_explicit(&p->room_skip, FM__ROOM_SKIP, memory_order_relaxed);
     return 0;
 }
 
@@ -148,7 +158,10 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
         atomic_fetch_add_explicit(&p->waiting, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
         if (fm__pool_try_push(p, fn, arg, &pos)) {
-            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
+            /* Room for more: pass the wake-up on to the next blocked submitter. */
+            if (atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed) > 1 &&
+                fm__pool_has_room(p))
+                pthread_cond_signal(&p->room);
             pthread_mutex_unlock(&p->lock);
             fm__pool_after_push(p, pos);
             return 0;

@@ -72,7 +72,8 @@ struct fm_pool {
     /* Written by submitters on every submit. */
     _Atomic uint64_t attempts FM__ALIGNED; /* submit calls that passed argument checks */
     _Atomic uint64_t rejected;
-    _Atomic int taker_skip; /* hand-off: submits left that skip the wait for a taker */
+    _Atomic int taker_skip; /* submits left that skip the wait for a taker (pool.c) */
+    _Atomic int room_skip;  /* saturated submits left that block without spinning */
 
     /* Changed on idle/busy transitions, spawns and exits; read by submitters. */
     _Atomic int running FM__ALIGNED;

@@ -172,6 +172,12 @@ static void fm__worker_run(struct fm__worker *w, fm_task_fn fn, void *arg)
 static void fm__pool_room_freed(struct fm_pool *p)
 {
     if (FM__UNLIKELY(atomic_load_explicit(&p->waiting, memory_order_seq_cst) > 0)) {
+        /* Queue mode wakes the submitter once half the FIFO is free, not for
+         * every cell: it then queues a batch per wake-up instead of sleeping
+         * and waking once per task. Workers keep draining, so the FIFO always
+         * gets there. */
+        if (p->queue_mode && fm__fifo_count(&p->fifo) > fm__fifo_capacity(&p->fifo) / 2)
+            return;
         pthread_mutex_lock(&p->lock);
         pthread_cond_signal(&p->room);
         pthread_mutex_unlock(&p->lock);
