@@ -81,6 +81,20 @@ static inline void fm__cpu_relax(void)
  * program's asynchronous signals go to its own threads. stack_size 0 = default. */
 int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), void *arg);
 
+/* A thread's memory in one mapping of its own: [header][guard page][stack].
+ * The header holds the thread's bookkeeping, so starting a thread allocates
+ * nothing from malloc; after the thread is joined, fm__thread_unmap gives all
+ * of it back to the OS at once (glibc would keep its stack, with every page a
+ * task ever touched, in a cache of its own). */
+struct fm__thread_map {
+    void *base; /* the header, page-aligned */
+    size_t size, header_size, stack_size;
+};
+int fm__thread_map(struct fm__thread_map *m, size_t header_size, size_t stack_size); /* 0, -ENOMEM */
+int fm__thread_start_mapped(pthread_t *out, const struct fm__thread_map *m,
+                            void *(*fn)(void *), void *arg);
+void fm__thread_unmap(const struct fm__thread_map *m);
+
 /* ---- maint.c: the library's one maintenance thread ----
  *
  * Clients (pools with expiry, later object pools and buffer pools) register a

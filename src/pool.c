@@ -365,9 +365,9 @@ static void fm__free_worker_list(struct fm__worker *w)
     while (w) {
         struct fm__worker *next = w->all_next;
         if (w == fm__current_worker)
-            w->orphaned = 1; /* still running the task that forked: frees itself */
+            w->orphaned = 1; /* runs on this mapping: it ends with its task */
         else
-            free(w);
+            fm__thread_unmap(&w->map);
         w = next;
     }
 }

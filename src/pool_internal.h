@@ -57,6 +57,7 @@ struct fm__worker {
     int64_t idle_since; /* coarse clock, when it last went idle */
     pthread_t thread;   /* set by the worker itself before it links into the all list */
     unsigned id;        /* for the thread name */
+    struct fm__thread_map map; /* the mapping this struct heads (os/linux.c) */
     _Atomic uint64_t completed FM__ALIGNED; /* tasks this worker ran; its own line */
 };
 

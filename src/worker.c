@@ -480,10 +480,8 @@ static void *fm__worker_main(void *arg)
             break;
 run:
         fm__worker_run(w, fn, task_arg);
-        if (FM__UNLIKELY(w->orphaned)) { /* we forked inside the task: see pool.c */
-            free(w);
+        if (FM__UNLIKELY(w->orphaned)) /* we forked inside the task: see pool.c */
             return NULL;
-        }
         looking = 0;
     }
     fm__worker_retire(w);
@@ -496,21 +494,22 @@ run:
  * held. */
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
 {
-    struct fm__worker *w = aligned_alloc(FM__CACHELINE, sizeof *w);
-    int rc = -ENOMEM;
-    if (w) {
-        memset(w, 0, sizeof *w);
+    struct fm__thread_map map;
+    int rc = fm__thread_map(&map, sizeof(struct fm__worker), p->opts.stack_size);
+    if (rc == 0) {
+        struct fm__worker *w = map.base; /* zero-filled by mmap */
+        w->map = map;
         w->pool = p;
         w->fn = fn;
         w->arg = arg;
         atomic_init(&w->state, FM__W_GO);
         pthread_t t;
-        rc = fm__thread_start(&t, p->opts.stack_size, fm__worker_main, w);
+        rc = fm__thread_start_mapped(&t, &map, fm__worker_main, w);
         if (rc == 0) {
             atomic_fetch_add_explicit(&p->created, 1, memory_order_relaxed);
             return 0;
         }
-        free(w);
+        fm__thread_unmap(&map);
         if (rc != -ENOMEM)
             rc = -EAGAIN;
     }
@@ -542,7 +541,7 @@ void fm__pool_reap(struct fm_pool *p, int block)
         while (z) {
             struct fm__worker *next = z->all_next;
             pthread_join(z->thread, NULL);
-            free(z);
+            fm__thread_unmap(&z->map);
             z = next;
         }
         return;
@@ -550,7 +549,7 @@ void fm__pool_reap(struct fm_pool *p, int block)
     while ((z = *link)) {
         if (pthread_tryjoin_np(z->thread, NULL) == 0) {
             *link = z->all_next;
-            free(z);
+            fm__thread_unmap(&z->map);
         } else {
             link = &z->all_next;
         }

@@ -5,6 +5,7 @@
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,17 +98,21 @@ int fm__ncpu(void)
     return n;
 }
 
-int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), void *arg)
+/* Starts fn(arg) with every signal blocked; stack_lo/stack_size: a stack the
+ * caller owns, or NULL and a size for one from glibc (0 = its default). */
+static int fm__thread_create(pthread_t *out, void *stack_lo, size_t stack_size,
+                             void *(*fn)(void *), void *arg)
 {
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
     if (rc)
         return -rc;
-    if (stack_size) {
-        if (stack_size < (size_t)PTHREAD_STACK_MIN)
-            stack_size = PTHREAD_STACK_MIN;
-        rc = pthread_attr_setstacksize(&attr, stack_size);
-    }
+    if (stack_lo)
+        rc = pthread_attr_setstack(&attr, stack_lo, stack_size);
+    else if (stack_size)
+        rc = pthread_attr_setstacksize(&attr, stack_size < (size_t)PTHREAD_STACK_MIN
+                                                  ? (size_t)PTHREAD_STACK_MIN
+                                                  : stack_size);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
@@ -116,4 +121,61 @@ int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), voi
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return -rc;
+}
+
+int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), void *arg)
+{
+    return fm__thread_create(out, NULL, stack_size, fn, arg);
+}
+
+static size_t fm__page_size(void)
+{
+    static _Atomic size_t cached; /* any racing reader computes the same */
+    size_t n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n == 0) {
+        long v = sysconf(_SC_PAGESIZE);
+        n = v > 0 ? (size_t)v : 4096;
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+static size_t fm__round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+int fm__thread_map(struct fm__thread_map *m, size_t header_size, size_t stack_size)
+{
+    size_t page = fm__page_size();
+    if (stack_size < (size_t)PTHREAD_STACK_MIN)
+        stack_size = PTHREAD_STACK_MIN;
+    if (stack_size > SIZE_MAX / 2 || header_size > SIZE_MAX / 4)
+        return -ENOMEM;
+    m->header_size = fm__round_up(header_size, page);
+    m->stack_size = fm__round_up(stack_size, page);
+    m->size = m->header_size + page + m->stack_size;
+    m->base = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (m->base == MAP_FAILED)
+        return -ENOMEM;
+    /* The guard page sits between the header and the stack: an overflowing
+     * stack faults there instead of overwriting the header. */
+    if (mprotect((char *)m->base + m->header_size, page, PROT_NONE) != 0) {
+        munmap(m->base, m->size);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int fm__thread_start_mapped(pthread_t *out, const struct fm__thread_map *m,
+                            void *(*fn)(void *), void *arg)
+{
+    void *stack_lo = (char *)m->base + m->header_size + fm__page_size();
+    return fm__thread_create(out, stack_lo, m->stack_size, fn, arg);
+}
+
+void fm__thread_unmap(const struct fm__thread_map *m)
+{
+    munmap(m->base, m->size);
 }
