@@ -157,7 +157,8 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
          * retry sees waiting > 0 and signals (worker.c, fm__pool_room_freed). */
         atomic_fetch_add_explicit(&p->waiting, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
-        if (fm__pool_try_push(p, fn, arg, &pos)) {
+        int no_worker = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
+        if (!(p->queue_mode && no_worker) && fm__pool_try_push(p, fn, arg, &pos)) {
             /* Room for more: pass the wake-up on to the next blocked submitter. */
             if (atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed) > 1 &&
                 fm__pool_has_room(p))
@@ -166,7 +167,10 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             fm__pool_after_push(p, pos);
             return 0;
         }
-        if (!p->queue_mode && fm__pool_can_spawn(p)) {
+        /* Hand-off mode, or a queue-mode pool with no worker at all: start
+         * one with the task, so that if no thread can be started the caller
+         * hears so (-EAGAIN) instead of leaving a task nobody will run. */
+        if ((!p->queue_mode || no_worker) && fm__pool_can_spawn(p)) {
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             fm__pool_reserve_locked(p, 0);
             pthread_mutex_unlock(&p->lock);
@@ -198,6 +202,8 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
 static int fm__pool_push(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t timeout_ns)
 {
     size_t pos;
+    if (FM__UNLIKELY(p->queue_mode && atomic_load_explicit(&p->running, memory_order_relaxed) == 0))
+        return fm__pool_submit_slow(p, fn, arg, fm__deadline_after(timeout_ns), timeout_ns == 0);
     if (FM__LIKELY(fm__pool_try_push(p, fn, arg, &pos)) ||
         (fm__pool_spin_for_room(p, timeout_ns) && fm__pool_try_push(p, fn, arg, &pos))) {
         fm__pool_after_push(p, pos);

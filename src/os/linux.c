@@ -145,11 +145,19 @@ static size_t fm__round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
+/* The sanitizers run their own code on a thread's stack and refuse smaller
+ * caller-provided stacks (ThreadSanitizer asks for about 900 KiB). */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define FM__STACK_MIN ((size_t)2 << 20)
+#else
+#define FM__STACK_MIN ((size_t)PTHREAD_STACK_MIN)
+#endif
+
 int fm__thread_map(struct fm__thread_map *m, size_t header_size, size_t stack_size)
 {
     size_t page = fm__page_size();
-    if (stack_size < (size_t)PTHREAD_STACK_MIN)
-        stack_size = PTHREAD_STACK_MIN;
+    if (stack_size < FM__STACK_MIN)
+        stack_size = FM__STACK_MIN;
     if (stack_size > SIZE_MAX / 2 || header_size > SIZE_MAX / 4)
         return -ENOMEM;
     m->header_size = fm__round_up(header_size, page);
