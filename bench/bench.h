@@ -1,0 +1,132 @@
+/* formica-bench: declarations shared by the harness, the workloads and the
+ * systems under test.
+ *
+ * Layout:
+ *   main.c            options, one child process per measurement, medians
+ *   report.c          the table on stdout and the CSV file
+ *   workloads_pool.c  the W1-W4 drivers (see docs/benchmarks.md)
+ *   systems.c         formica in its two modes, and the list of systems
+ *   baseline_pools.c  the in-tree baselines: thread per task, mutex pool
+ */
+#ifndef FORMICA_BENCH_H
+#define FORMICA_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include <formica.h>
+
+/* ---- systems under test ---- */
+
+/* What a workload asks of every pool; each system uses what applies to it. */
+struct pool_config {
+    int capacity;          /* most worker threads */
+    size_t queue_capacity; /* FIFO size, for formica's queue mode only */
+    int64_t expiry_ns;     /* idle worker lifetime, formica only; 0 = its default */
+};
+
+/* A pool, or pool-like baseline, behind one interface. Errors are negative
+ * errno values; -EAGAIN from submit means "out of threads, try again". */
+struct bench_system {
+    const char *name;
+    bool is_formica;
+    int (*create)(const struct pool_config *cfg, void **pool);
+    int (*submit)(void *pool, fm_task_fn fn, void *arg);
+    int (*wait_all)(void *pool); /* until every submitted task has returned */
+    void (*destroy)(void *pool);
+};
+
+extern const struct bench_system bench_systems[];
+extern const int bench_system_count;
+
+/* Baselines (baseline_pools.c). */
+int mutex_pool_create(const struct pool_config *cfg, void **pool);
+int mutex_pool_submit(void *pool, fm_task_fn fn, void *arg);
+int mutex_pool_wait_all(void *pool);
+void mutex_pool_destroy(void *pool);
+
+int thread_per_task_create(const struct pool_config *cfg, void **pool);
+int thread_per_task_submit(void *pool, fm_task_fn fn, void *arg);
+int thread_per_task_wait_all(void *pool);
+void thread_per_task_destroy(void *pool);
+
+/* ---- workloads ---- */
+
+#define BENCH_MAX_METRICS 8
+#define BENCH_MAX_WORKLOADS 8
+#define BENCH_MAX_SYSTEMS 8
+#define BENCH_MAX_RUNS 101
+#define BENCH_ERROR_LEN 160
+
+enum metric_source {
+    FROM_CHILD,  /* measured by the workload inside the child */
+    FROM_RUSAGE, /* the child's peak RSS, read by the parent with wait4() */
+};
+
+struct metric {
+    const char *name; /* CSV metric column, no commas */
+    const char *unit;
+    enum metric_source source;
+    bool compare; /* lower is better: the table prints formica / best other */
+};
+
+/* What one child sends back to the parent through its pipe; small enough
+ * (< PIPE_BUF) to go in one atomic write. */
+struct run_result {
+    bool ok;
+    char error[BENCH_ERROR_LEN];
+    double values[BENCH_MAX_METRICS]; /* indexed like the workload's metrics */
+};
+
+struct workload {
+    const char *id; /* "W1" */
+    const char *title;
+    int nmetrics;
+    struct metric metrics[BENCH_MAX_METRICS];
+    /* Runs one measurement of sys in the current (child) process. Fills *out and
+     * calls bench_publish() once the figures are taken, before tearing down. */
+    void (*run)(const struct bench_system *sys, struct run_result *out);
+    /* One line saying what this run of the workload does (sizes depend on --quick). */
+    void (*describe)(char *buf, size_t len);
+    /* Runs once in the parent before any measurement, or NULL; it may print. */
+    void (*prepare)(void);
+};
+
+extern const struct workload bench_workloads[];
+extern const int bench_workload_count;
+
+/* Sets the workload sizes: full (docs/benchmarks.md) or quick (about 10x smaller). */
+void workloads_configure(bool quick);
+
+/* Sends the child's figures to the parent (main.c); later calls are ignored. */
+void bench_publish(const struct run_result *result);
+
+/* CLOCK_MONOTONIC in seconds. */
+double monotonic_seconds(void);
+
+/* ---- results and report ---- */
+
+/* Medians of one (workload, system) over its runs. */
+struct cell {
+    int runs_ok;
+    int runs_failed;
+    int runs_skipped; /* not run after a timeout */
+    double value[BENCH_MAX_METRICS];
+    char failure[BENCH_ERROR_LEN]; /* why the last failed run failed */
+    char note[BENCH_ERROR_LEN];    /* a remark on runs that measured (e.g. teardown hung) */
+};
+
+/* cells[w][s]: bench_workloads[w] measured on bench_systems[s]. */
+typedef struct cell cell_table[BENCH_MAX_WORKLOADS][BENCH_MAX_SYSTEMS];
+
+/* The table: a header, then one block of rows per workload, then the notes on
+ * failed runs. */
+void report_header(FILE *out);
+void report_workload(FILE *out, int w, cell_table cells);
+void report_notes(FILE *out, const bool *selected, cell_table cells);
+/* Writes the CSV of every selected workload; 0 or a negative errno. */
+int report_csv(const char *path, const bool *selected, cell_table cells);
+
+#endif /* FORMICA_BENCH_H */

@@ -1,0 +1,56 @@
+/* The systems under test: formica's fm_pool in its two modes, and the in-tree
+ * baselines. Each runs with its defaults plus only what the workload names
+ * (capacity; for formica also the FIFO size and the idle expiry). */
+#include <string.h>
+
+#include "bench.h"
+
+static int formica_create(const struct pool_config *cfg, size_t queue_capacity, void **pool)
+{
+    fm_pool_opts opts;
+    memset(&opts, 0, sizeof opts);
+    opts.queue_capacity = queue_capacity;
+    opts.expiry_ns = cfg->expiry_ns;
+    fm_pool *p;
+    int rc = fm_pool_new(&p, cfg->capacity, &opts);
+    if (rc == 0)
+        *pool = p;
+    return rc;
+}
+
+/* Hand-off mode: a submit hands the task straight to a worker. */
+static int handoff_create(const struct pool_config *cfg, void **pool)
+{
+    return formica_create(cfg, 0, pool);
+}
+
+/* Queue mode: tasks go through the bounded lock-free FIFO. */
+static int queue_create(const struct pool_config *cfg, void **pool)
+{
+    return formica_create(cfg, cfg->queue_capacity, pool);
+}
+
+static int formica_submit(void *pool, fm_task_fn fn, void *arg)
+{
+    return fm_pool_submit(pool, fn, arg);
+}
+
+static int formica_wait_all(void *pool)
+{
+    return fm_pool_wait(pool, FM_FOREVER);
+}
+
+static void formica_destroy(void *pool)
+{
+    fm_pool_destroy(pool);
+}
+
+const struct bench_system bench_systems[] = {
+    {"formica-handoff", true, handoff_create, formica_submit, formica_wait_all, formica_destroy},
+    {"formica-queue", true, queue_create, formica_submit, formica_wait_all, formica_destroy},
+    {"thread-per-task", false, thread_per_task_create, thread_per_task_submit,
+     thread_per_task_wait_all, thread_per_task_destroy},
+    {"mutex-pool", false, mutex_pool_create, mutex_pool_submit, mutex_pool_wait_all,
+     mutex_pool_destroy},
+};
+const int bench_system_count = (int)(sizeof bench_systems / sizeof bench_systems[0]);
