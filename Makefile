@@ -21,37 +21,22 @@ endef
 
 all: release
 
-release:
-	$(call configure,release,Release)
-	@cmake --build build/release -j $(JOBS)
+cmake_type_release := Release
+cmake_type_debug   := Debug
+cmake_type_asan    := Asan
+cmake_type_tsan    := Tsan
+# TSan needs a fixed address-space layout on newer kernels; setarch -R turns off
+# randomisation for the test processes only.
+run_prefix_tsan    := setarch $$(uname -m) -R
 
-debug:
-	$(call configure,debug,Debug)
-	@cmake --build build/debug -j $(JOBS)
-
-asan:
-	$(call configure,asan,Asan)
-	@cmake --build build/asan -j $(JOBS)
-
-tsan:
-	$(call configure,tsan,Tsan)
-	@cmake --build build/tsan -j $(JOBS)
+release debug asan tsan:
+	$(call configure,$@,$(cmake_type_$@))
+	@cmake --build build/$@ -j $(JOBS)
 
 test: test-release
 
-test-release: release
-	cd build/release && ctest --output-on-failure $(CTEST_ARGS)
-
-test-debug: debug
-	cd build/debug && ctest --output-on-failure $(CTEST_ARGS)
-
-test-asan: asan
-	cd build/asan && ctest --output-on-failure $(CTEST_ARGS)
-
-# TSan needs a fixed address-space layout on newer kernels; setarch -R turns off
-# randomisation for the test processes only.
-test-tsan: tsan
-	cd build/tsan && setarch $$(uname -m) -R ctest --output-on-failure $(CTEST_ARGS)
+test-release test-debug test-asan test-tsan: test-%: %
+	cd build/$* && $(run_prefix_$*) ctest --output-on-failure $(CTEST_ARGS)
 
 bench: release
 	./build/release/bench/formica-bench --csv bench/results/latest.csv $(BENCH_ARGS)

@@ -2,6 +2,7 @@
  * tune, wait, release/reboot, destroy. Worker threads live in worker.c; the
  * lock table is in pool_internal.h. */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "pool_internal.h"
@@ -218,14 +219,18 @@ static int fm__pool_submit(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t 
 {
     if (FM__UNLIKELY(!p || !fn))
         return -EINVAL;
-    atomic_fetch_add_explicit(&p->attempts, 1, memory_order_relaxed);
+    /* entered, then closed: seq_cst pairs with release's store of closed and
+     * its reads of entered/left (fm__pool_wait_submitters). Either this
+     * submit sees the pool closed, or release_timeout waits until it left. */
+    atomic_fetch_add_explicit(&p->entered, 1, memory_order_seq_cst);
     int rc;
-    if (FM__UNLIKELY(atomic_load_explicit(&p->closed, memory_order_acquire)))
+    if (FM__UNLIKELY(atomic_load_explicit(&p->closed, memory_order_seq_cst)))
         rc = -ESHUTDOWN;
     else
         rc = fm__pool_push(p, fn, arg, timeout_ns);
     if (FM__UNLIKELY(rc))
         atomic_fetch_add_explicit(&p->rejected, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->left, 1, memory_order_release);
     return rc;
 }
 
@@ -285,7 +290,7 @@ FM_API int fm_pool_stats(const fm_pool *cp, struct fm_pool_stats *out)
     if (!cp || !out)
         return -EINVAL;
     struct fm_pool *p = (struct fm_pool *)cp; /* the lock is not part of the value */
-    /* rejected, then completed, then attempts: submitted >= completed holds in
+    /* rejected, then completed, then entered: submitted >= completed holds in
      * every snapshot. */
     uint64_t rejected = atomic_load_explicit(&p->rejected, memory_order_acquire);
     pthread_mutex_lock(&p->lock);
@@ -302,7 +307,7 @@ FM_API int fm_pool_stats(const fm_pool *cp, struct fm_pool_stats *out)
     out->queued = fm__fifo_count(&p->fifo);
     out->queue_capacity = p->queue_mode ? fm__fifo_capacity(&p->fifo) : 0;
     out->completed = completed;
-    out->submitted = atomic_load_explicit(&p->attempts, memory_order_acquire) - rejected;
+    out->submitted = atomic_load_explicit(&p->entered, memory_order_acquire) - rejected;
     out->rejected = rejected;
     return 0;
 }
@@ -596,6 +601,21 @@ static int fm__pool_join_all(struct fm_pool *p, int64_t deadline)
     return 0;
 }
 
+/* Waits until every submit that started before the pool closed has returned:
+ * one accepted just before may still start a worker for its task. Submits
+ * return promptly once the pool is closed (blocked ones are woken), so this
+ * polls. */
+static int fm__pool_wait_submitters(struct fm_pool *p, int64_t deadline)
+{
+    while (atomic_load_explicit(&p->left, memory_order_acquire) !=
+           atomic_load_explicit(&p->entered, memory_order_seq_cst)) {
+        if (fm__now_ns() >= deadline)
+            return -ETIMEDOUT;
+        sched_yield();
+    }
+    return 0;
+}
+
 FM_API int fm_pool_release_timeout(fm_pool *p, int64_t timeout_ns)
 {
     if (!p)
@@ -603,7 +623,9 @@ FM_API int fm_pool_release_timeout(fm_pool *p, int64_t timeout_ns)
     fm_pool_release(p);
     if (fm__pool_is_own_task(p))
         return -EDEADLK;
-    return fm__pool_join_all(p, fm__deadline_after(timeout_ns));
+    int64_t deadline = fm__deadline_after(timeout_ns);
+    int rc = fm__pool_wait_submitters(p, deadline);
+    return rc ? rc : fm__pool_join_all(p, deadline);
 }
 
 FM_API int fm_pool_reboot(fm_pool *p)

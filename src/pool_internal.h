@@ -14,7 +14,7 @@
  * |   exited/completed_retired          |                            |                       |
  * | created                             | atomic RMW                 | atomic load           |
  * | fifo                                | lock-free (fifo.h)         | lock-free             |
- * | attempts, rejected                  | anywhere, atomic RMW       | anywhere              |
+ * | entered, left, rejected             | anywhere, atomic RMW       | anywhere              |
  * | worker.state                        | see the state machine      | lock-free             |
  * | worker.fn/arg                       | by the spawner, before the thread starts       |
  * | worker.completed                    | its own thread only        | anywhere, atomic load |
@@ -71,7 +71,8 @@ struct fm_pool {
     _Atomic int closed;
 
     /* Written by submitters on every submit. */
-    _Atomic uint64_t attempts FM__ALIGNED; /* submit calls that passed argument checks */
+    _Atomic uint64_t entered FM__ALIGNED; /* submit calls past the argument checks */
+    _Atomic uint64_t left;                /* ... that have returned (entered - left: in flight) */
     _Atomic uint64_t rejected;
     _Atomic int taker_skip; /* submits left that skip the wait for a taker (pool.c) */
     _Atomic int room_skip;  /* saturated submits left that block without spinning */

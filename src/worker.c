@@ -237,6 +237,8 @@ static void fm__pool_rescue(struct fm_pool *p)
  * < capacity, else none (every worker is busy and looks when its task ends). */
 void fm__pool_add_worker(struct fm_pool *p)
 {
+    if (!fm__fifo_ready(&p->fifo)) /* taken meanwhile: nothing to add one for */
+        return;
     pthread_mutex_lock(&p->lock);
     struct fm__worker *w = fm__pool_take_idle_locked(p);
     if (w) {

@@ -145,9 +145,9 @@ static size_t fm__round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-/* The sanitizers run their own code on a thread's stack and refuse smaller
- * caller-provided stacks (ThreadSanitizer asks for about 900 KiB). */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+/* ThreadSanitizer runs its own code on a thread's stack and refuses a
+ * caller-provided stack under about 900 KiB. */
+#if defined(__SANITIZE_THREAD__)
 #define FM__STACK_MIN ((size_t)2 << 20)
 #else
 #define FM__STACK_MIN ((size_t)PTHREAD_STACK_MIN)
