@@ -53,7 +53,7 @@ struct fm__worker {
     struct fm__worker *idle_prev, *idle_next; /* idle list; on_idle says if linked */
     struct fm__worker *all_prev, *all_next;   /* every thread that has started */
     int on_idle;
-    int orphaned;       /* fork child: this thread's pool is gone; free on return */
+    int orphaned;       /* fork child: this thread's pool is gone; it ends with its task */
     int64_t idle_since; /* coarse clock, when it last went idle */
     pthread_t thread;   /* set by the worker itself before it links into the all list */
     unsigned id;        /* for the thread name */

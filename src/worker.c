@@ -1,4 +1,4 @@
-/* The pool's worker threads: start, the run/drain/idle loop, exit, join.
+/* The pool's worker threads: start, the run/look/idle loop, exit, join.
  *
  * A worker's life:
  *   start -> [run the task it was started with] -> take tasks from the FIFO
@@ -21,7 +21,7 @@ _Thread_local struct fm__worker *fm__current_worker;
  * ns apart), short enough not to starve other threads; with fewer CPUs than
  * runnable threads a spinner only delays the thread it waits for. */
 #define FM__IDLE_SPINS 2000
-/* Rounds a queue-mode worker polls an empty FIFO before it goes idle; past
+/* Rounds a worker polls an empty FIFO before it goes idle; past
  * FM__POLL_PAUSES it yields the CPU between polls. */
 #define FM__POLL_ROUNDS 64
 #define FM__POLL_PAUSES 16
@@ -50,6 +50,9 @@ static void fm__spin_end(struct fm_pool *p)
 
 static void fm__idle_push_locked(struct fm_pool *p, struct fm__worker *w)
 {
+    FM__ASSERT(!w->on_idle);
+    FM__ASSERT(atomic_load_explicit(&p->nidle, memory_order_relaxed) <
+               atomic_load_explicit(&p->running, memory_order_relaxed));
     w->idle_prev = NULL;
     w->idle_next = p->idle_head;
     if (p->idle_head)
@@ -63,6 +66,7 @@ static void fm__idle_push_locked(struct fm_pool *p, struct fm__worker *w)
 
 static void fm__idle_unlink_locked(struct fm_pool *p, struct fm__worker *w)
 {
+    FM__ASSERT(w->on_idle);
     if (w->idle_prev)
         w->idle_prev->idle_next = w->idle_next;
     else
@@ -79,7 +83,9 @@ static void fm__idle_unlink_locked(struct fm_pool *p, struct fm__worker *w)
  * submitters (pool.c, fm__pool_after_push) and blocked submitters. */
 static int64_t fm__hand_add(struct fm_pool *p, int64_t delta)
 {
-    return atomic_fetch_add_explicit(&p->hand, delta, memory_order_seq_cst) + delta;
+    int64_t v = atomic_fetch_add_explicit(&p->hand, delta, memory_order_seq_cst) + delta;
+    FM__ASSERT(fm__hand_credits(v) >= 0 && fm__hand_lookers(v) >= 0);
+    return v;
 }
 
 /* The most recently idle worker (LIFO: the warm one), off the list and counted
