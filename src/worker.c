@@ -294,22 +294,28 @@ static void fm__pool_arm_expiry_locked(struct fm_pool *p, int64_t idle_since)
 }
 
 /* A looking worker wants to leave (pool closed, or over capacity). Lock held.
- * It may not while queued tasks are owed a run (queue mode: the FIFO is not
- * empty; hand-off: no credit is left, so a submitter counts on it). In queue
- * mode running drops before the looker count, so that a submitter that sees
- * the looker gone also sees the free slot (and starts a worker for its task). */
+ * It may not while a queued task may need it: in hand-off mode when no credit
+ * is left (a submitter counts on it), in both modes when a task is in the
+ * FIFO. The order is the Dekker pair of go_idle: first stop counting as a
+ * looker (seq_cst), then look at the FIFO; a submitter publishes its task,
+ * then reads the lookers. running drops first, so that a submitter that sees
+ * no looker also sees the free slot and starts a worker for its task; every
+ * start takes the lock, so restoring running below cannot overshoot. */
 static int fm__worker_try_leave_locked(struct fm_pool *p)
 {
-    if (p->queue_mode) {
-        if (fm__fifo_count(&p->fifo) > 0)
-            return 0;
-        atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+    int64_t credit = p->queue_mode ? 0 : 1;
+    atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+    if (!credit) {
         fm__hand_add(p, -FM__LOOKER);
-    } else {
-        /* Any submitter holding a credit counts on another idle worker. */
-        if (!fm__hand_take_credit(p, -FM__LOOKER))
-            return 0;
-        atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+    } else if (!fm__hand_take_credit(p, -FM__LOOKER)) {
+        atomic_fetch_add_explicit(&p->running, 1, memory_order_relaxed);
+        return 0;
+    }
+    atomic_thread_fence(memory_order_seq_cst);
+    if (fm__fifo_count(&p->fifo) > 0) {
+        fm__hand_add(p, credit + FM__LOOKER);
+        atomic_fetch_add_explicit(&p->running, 1, memory_order_relaxed);
+        return 0;
     }
     fm__pool_notify_quiet_locked(p);
     return 1;
