@@ -193,42 +193,54 @@ static inline int wait_child(pid_t pid, int timeout_ms)
  * A joined thread always has PF_EXITING set, so this count is exact right
  * after a join, with no waiting, while a thread that still runs user code
  * (never asked to exit, or not yet joined and not yet exiting) is counted. */
-static inline int count_threads(void)
+/* Calls fn(tid, first line of /proc/self/task/<tid>/<file>, ctx) for every
+ * thread of the process; threads gone meanwhile are skipped. */
+static inline void for_each_thread(const char *file,
+                                   void (*fn)(const char *tid, char *line, void *ctx), void *ctx)
 {
     DIR *d = opendir("/proc/self/task");
     if (!d)
         FM_FAIL("opendir /proc/self/task: %s", strerror(errno));
-    int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
         char path[300], line[1024] = {0};
-        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        snprintf(path, sizeof path, "/proc/self/task/%s/%s", e->d_name, file);
         FILE *f = fopen(path, "r");
         if (!f)
             continue; /* gone meanwhile */
         int got = fgets(line, sizeof line, f) != NULL;
         fclose(f);
-        if (!got)
-            continue;
-        /* "tid (comm) state ppid pgrp session tty_nr tpgid flags ..." */
-        char *q = strrchr(line, ')');
-        if (!q)
-            continue;
-        q += 2; /* field 3, state */
-        for (int field = 3; field < 9 && q; field++) {
-            q = strchr(q, ' ');
-            if (q)
-                q++;
-        }
-        unsigned long flags = 0;
-        if (!q || sscanf(q, "%lu", &flags) != 1)
-            continue;
-        if (!(flags & 0x4UL)) /* PF_EXITING */
-            n++;
+        if (got)
+            fn(e->d_name, line, ctx);
     }
     closedir(d);
+}
+
+/* Counts the threads of a /proc/self/task/<tid>/stat line not exiting. */
+static inline void count_live_thread(const char *tid, char *line, void *ctx)
+{
+    (void)tid;
+    /* "tid (comm) state ppid pgrp session tty_nr tpgid flags ..." */
+    char *q = strrchr(line, ')');
+    if (!q)
+        return;
+    q += 2; /* field 3, state */
+    for (int field = 3; field < 9 && q; field++) {
+        q = strchr(q, ' ');
+        if (q)
+            q++;
+    }
+    unsigned long flags = 0;
+    if (q && sscanf(q, "%lu", &flags) == 1 && !(flags & 0x4UL)) /* PF_EXITING */
+        ++*(int *)ctx;
+}
+
+static inline int count_threads(void)
+{
+    int n = 0;
+    for_each_thread("stat", count_live_thread, &n);
     return n;
 }
 

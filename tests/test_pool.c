@@ -1681,28 +1681,24 @@ static int is_worker_name(const char *name, const char *prefix)
     return 1;
 }
 
+struct named_count {
+    const char *prefix;
+    int n;
+};
+
+static void count_named_thread(const char *tid, char *comm, void *ctx)
+{
+    (void)tid;
+    struct named_count *c = ctx;
+    comm[strcspn(comm, "\n")] = 0;
+    c->n += is_worker_name(comm, c->prefix);
+}
+
 static int count_threads_named(const char *prefix)
 {
-    DIR *d = opendir("/proc/self/task");
-    FM_CHECK(d != NULL);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], comm[64] = {0};
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(comm, sizeof comm, f)) {
-            comm[strcspn(comm, "\n")] = 0;
-            n += is_worker_name(comm, prefix);
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return n;
+    struct named_count c = {prefix, 0};
+    for_each_thread("comm", count_named_thread, &c);
+    return c.n;
 }
 
 static void thread_names_case(const char *name, const char *expect_prefix)

@@ -17,31 +17,20 @@
  */
 #include "pool_test_util.h"
 
+static void print_thread(const char *tid, char *line, void *ctx)
+{
+    (void)ctx;
+    /* "tid (comm) state ..." */
+    char *close_paren = strrchr(line, ')');
+    fprintf(stderr, "    thread %s: %.*s state %c\n", tid,
+            close_paren ? (int)(close_paren - line + 1) : 0, line,
+            close_paren && close_paren[1] ? close_paren[2] : '?');
+}
+
 /* Lists every thread with its name and state, for a failure message. */
 static void dump_threads(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300], line[512] = {0};
-        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            if (!fgets(line, sizeof line, f))
-                line[0] = 0;
-            fclose(f);
-        }
-        /* "tid (comm) state ..." */
-        char *close_paren = strrchr(line, ')');
-        fprintf(stderr, "    thread %s: %.*s state %c\n", e->d_name,
-                close_paren ? (int)(close_paren - line + 1) : 0, line,
-                close_paren && close_paren[1] ? close_paren[2] : '?');
-    }
-    closedir(d);
+    for_each_thread("stat", print_thread, NULL);
 }
 
 /* The thread count must be exactly base now: no waiting. */
