@@ -321,6 +321,25 @@ static int fm__worker_try_leave_locked(struct fm_pool *p)
     return 1;
 }
 
+/* A busy worker that just ended its task leaves if a tune down left the pool
+ * over capacity, before it takes another: the workers that stay drain the
+ * FIFO. It holds no credit and is no looker, so only running changes. */
+static int fm__worker_leave_if_surplus(struct fm_pool *p)
+{
+    int cap = atomic_load_explicit(&p->capacity, memory_order_relaxed);
+    if (cap == FM_UNLIMITED || atomic_load_explicit(&p->running, memory_order_relaxed) <= cap)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    int leave = fm__pool_surplus_locked(p);
+    if (leave) {
+        atomic_fetch_sub_explicit(&p->running, 1, memory_order_relaxed);
+        fm__pool_trim_locked(p);
+        fm__pool_notify_quiet_locked(p);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return leave;
+}
+
 /* The worker found nothing to do: leave, or sleep on the idle list. */
 static int fm__worker_go_idle(struct fm__worker *w)
 {
@@ -409,6 +428,8 @@ static int fm__worker_next(struct fm__worker *w, int looking, fm_task_fn *fn, vo
     struct fm_pool *p = w->pool;
     int64_t credit = p->queue_mode ? 0 : 1;
     if (!looking) {
+        if (FM__UNLIKELY(fm__worker_leave_if_surplus(p)))
+            return 0;
         if (fm__fifo_pop(&p->fifo, fn, arg)) {
             fm__worker_took(p, credit ? fm__hand_add(p, credit)
                                       : atomic_load_explicit(&p->hand, memory_order_relaxed));
@@ -498,6 +519,9 @@ run:
             return NULL;
         looking = 0;
     }
+    /* Told to leave while it had just seen a task: it may have been the one
+     * counted on for it (go_idle), so make sure some worker takes it. */
+    fm__pool_add_worker(p);
     fm__worker_retire(w);
     return NULL;
 }

@@ -814,6 +814,38 @@ FM_TEST(queue_tune_down_starts_no_new_workers)
     fm_pool_destroy(p);
 }
 
+/* Queue mode, tune down while tasks are queued: a surplus worker exits when
+ * its task ends instead of draining the FIFO, so the queued tasks run one at
+ * a time on the one worker the new capacity allows. */
+FM_TEST(queue_tune_down_surplus_worker_exits_instead_of_draining)
+{
+    fm_pool_opts o = {.queue_capacity = 16, .expiry_ns = -1};
+    fm_pool *p = new_pool(2, &o);
+    struct gate g[2], later;
+    for (int i = 0; i < 2; i++) {
+        gate_init(&g[i]);
+        FM_CHECK_EQ(fm_pool_submit(p, task_gate, &g[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        FM_CHECK(FM_WAIT_UNTIL(atomic_load(&g[i].entered) == 1, 10000));
+    FM_CHECK_EQ(fm_pool_tune(p, 1), 0);
+    gate_init(&later);
+    for (int i = 0; i < 4; i++)
+        FM_CHECK_EQ(fm_pool_submit(p, task_gate, &later), 0); /* queued */
+    gate_open(&g[0]);
+    gate_open(&g[1]);
+    if (!FM_WAIT_UNTIL(fm_pool_running(p) == 1, 10000))
+        FM_FAIL("capacity 1, but running %d and %d queued tasks running at once",
+                fm_pool_running(p), atomic_load(&later.entered));
+    FM_CHECK(FM_WAIT_UNTIL(atomic_load(&later.entered) == 1, 10000));
+    FM_CHECK_EQ(atomic_load(&later.entered), 1);
+    FM_CHECK_EQ(fm_pool_running(p), 1);
+    gate_open(&later);
+    FM_CHECK_EQ(fm_pool_wait(p, FM_FOREVER), 0);
+    FM_CHECK_EQ(atomic_load(&later.passed), 4);
+    fm_pool_destroy(p);
+}
+
 FM_TEST(tune_rejects_bad_arguments)
 {
     fm_pool *p = new_pool(4, NULL);
@@ -1449,14 +1481,22 @@ FM_TEST(queue_destroy_runs_queued_tasks) { destroy_waits_case(16); }
 
 FM_TEST(destroy_right_after_submits_runs_them_all)
 {
-    for (int round = 0; round < 20; round++) {
-        fm_pool_opts o = {.queue_capacity = (size_t)(round % 2) * 256};
-        fm_pool *p = new_pool(3, &o);
+    /* many short-lived pools of every kind: tasks may still be queued or
+     * handed over when destroy starts; none may be lost */
+    for (int round = 0; round < 600; round++) {
+        int cap = 1 + round % 4;
+        fm_pool_opts o = {.queue_capacity = (size_t)(round / 4 % 2) * 16,
+                          .prealloc = round / 8 % 2};
+        fm_pool *p = new_pool(cap, &o);
         atomic_int ran = 0;
-        for (int i = 0; i < 200; i++)
+        int n = round % 3 == 0 ? 200 : 20;
+        for (int i = 0; i < n; i++)
             FM_CHECK_EQ(fm_pool_submit(p, task_count, &ran), 0);
         fm_pool_destroy(p);
-        FM_CHECK_EQ(atomic_load(&ran), 200);
+        if (atomic_load(&ran) != n)
+            FM_FAIL("round %d (capacity %d, queue_capacity %zu, prealloc %d): %d of %d accepted "
+                    "tasks ran before fm_pool_destroy returned",
+                    round, cap, o.queue_capacity, o.prealloc, atomic_load(&ran), n);
     }
 }
 

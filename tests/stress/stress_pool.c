@@ -5,12 +5,16 @@
  *   - every submit that returned 0 ran exactly once, every other one never
  *     (a per-task run counter, checked after fm_pool_destroy, and a task that
  *     finds its counter already set fails at once);
- *   - submits return only the errors their call can give in the scenario;
+ *   - submits return only the errors their call can give in the scenario
+ *     (a rejected submit is retried a bounded number of times), and the
+ *     pool's submitted/completed/rejected counters match the test's own;
  *   - running never exceeds the capacity where that is well defined: with a
  *     fixed capacity, continuously, also across release/reboot and expiry;
  *     with tune, only after each tune once the surplus workers have left;
  *   - after fm_pool_wait returns 0 with the submitters paused, every task
  *     accepted so far has run, and the counters add up;
+ *   - after fm_pool_release_timeout returns 0, no worker is left (running 0),
+ *     and at the end the start/exit hooks ran once per thread created;
  *   - nothing hangs (the runner's time limit; FM_WAIT_UNTIL with 10 s limits).
  * Work is bounded by iteration counts, not by time: FM_STRESS_SCALE=n runs n
  * times as many. FM_STRESS_SEED=n replays a seed (the schedule of threads
