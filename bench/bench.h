@@ -4,8 +4,9 @@
  * Layout:
  *   main.c            options, one child process per measurement, medians
  *   report.c          the table on stdout and the CSV file
+ *   workloads.c       the list of every workload
  *   workloads_pool.c  the W1-W4 drivers (see docs/benchmarks.md)
- *   systems.c         formica in its two modes, and the list of systems
+ *   systems.c         the pools: formica in its two modes and the baselines
  *   baseline_pools.c  the in-tree baselines: thread per task, mutex pool
  */
 #ifndef FORMICA_BENCH_H
@@ -29,17 +30,28 @@ struct pool_config {
 
 /* A pool, or pool-like baseline, behind one interface. Errors are negative
  * errno values; -EAGAIN from submit means "out of threads, try again". */
-struct bench_system {
-    const char *name;
-    bool is_formica;
+struct pool_system {
     int (*create)(const struct pool_config *cfg, void **pool);
     int (*submit)(void *pool, fm_task_fn fn, void *arg);
     int (*wait_all)(void *pool); /* until every submitted task has returned */
     void (*destroy)(void *pool);
 };
 
-extern const struct bench_system bench_systems[];
-extern const int bench_system_count;
+/* One column of a workload's table: a system and what drives it (a struct
+ * pool_system for W1-W4; each workload family says what its impl is). */
+struct bench_system {
+    const char *name;
+    bool is_formica;
+    const void *impl;
+};
+
+/* The systems one workload compares. */
+struct system_list {
+    const struct bench_system *v;
+    int n;
+};
+
+extern const struct system_list pool_systems;
 
 /* Baselines (baseline_pools.c). */
 int mutex_pool_create(const struct pool_config *cfg, void **pool);
@@ -55,7 +67,7 @@ void thread_per_task_destroy(void *pool);
 /* ---- workloads ---- */
 
 #define BENCH_MAX_METRICS 8
-#define BENCH_MAX_WORKLOADS 8
+#define BENCH_MAX_WORKLOADS 16
 #define BENCH_MAX_SYSTEMS 8
 #define BENCH_MAX_RUNS 101
 #define BENCH_ERROR_LEN 160
@@ -92,13 +104,17 @@ struct workload {
     void (*describe)(char *buf, size_t len);
     /* Runs once in the parent before any measurement, or NULL; it may print. */
     void (*prepare)(void);
+    const struct system_list *systems; /* the columns of its table */
 };
 
-extern const struct workload bench_workloads[];
+/* workloads.c: every workload, in table order. */
+extern const struct workload *const bench_workloads[];
 extern const int bench_workload_count;
 
 /* Sets the workload sizes: full (docs/benchmarks.md) or quick (about 10x smaller). */
 void workloads_configure(bool quick);
+void pool_workloads_configure(bool quick); /* W1-W4 */
+extern const struct workload workload_w1, workload_w2, workload_w3, workload_w4;
 
 /* Sends the child's figures to the parent (main.c); later calls are ignored. */
 void bench_publish(const struct run_result *result);
@@ -118,11 +134,11 @@ struct cell {
     char note[BENCH_ERROR_LEN];    /* a remark on runs that measured (e.g. teardown hung) */
 };
 
-/* cells[w][s]: bench_workloads[w] measured on bench_systems[s]. */
+/* cells[w][s]: bench_workloads[w] measured on its systems->v[s]. */
 typedef struct cell cell_table[BENCH_MAX_WORKLOADS][BENCH_MAX_SYSTEMS];
 
-/* The table: a header, then one block of rows per workload, then the notes on
- * failed runs. */
+/* The table: a header, then one block of rows per workload (each with its own
+ * system columns), then the notes on failed runs. */
 void report_header(FILE *out);
 void report_workload(FILE *out, int w, cell_table cells);
 void report_notes(FILE *out, const bool *selected, cell_table cells);

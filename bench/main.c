@@ -46,7 +46,7 @@ static void usage(FILE *out)
             "usage: formica-bench [--only W1,W2,...] [--quick] [--runs N] [--csv FILE]\n"
             "  --only LIST  run only these workloads (default: all of");
     for (int i = 0; i < bench_workload_count; i++)
-        fprintf(out, " %s", bench_workloads[i].id);
+        fprintf(out, " %s", bench_workloads[i]->id);
     fprintf(out, ")\n"
                  "  --quick      every workload about 10x smaller (smoke runs)\n"
                  "  --runs N     runs per (workload, system); medians are reported (default 3)\n"
@@ -57,7 +57,7 @@ static void usage(FILE *out)
 static int workload_index(const char *id)
 {
     for (int i = 0; i < bench_workload_count; i++)
-        if (strcasecmp(bench_workloads[i].id, id) == 0)
+        if (strcasecmp(bench_workloads[i]->id, id) == 0)
             return i;
     return -1;
 }
@@ -319,7 +319,7 @@ static void print_progress(const struct workload *w, const struct bench_system *
  * gets no more runs of this workload: each would cost the whole timeout again. */
 static void measure_workload(int wi, const struct options *opt, cell_table cells)
 {
-    const struct workload *w = &bench_workloads[wi];
+    const struct workload *w = bench_workloads[wi];
     char what[256];
     w->describe(what, sizeof what);
     fprintf(stderr, "%s %s: %s\n", w->id, w->title, what);
@@ -327,16 +327,16 @@ static void measure_workload(int wi, const struct options *opt, cell_table cells
     static struct run_sample samples[BENCH_MAX_SYSTEMS][BENCH_MAX_RUNS];
     int done[BENCH_MAX_SYSTEMS] = {0};
     for (int r = 0; r < opt->runs; r++) {
-        for (int s = 0; s < bench_system_count; s++) {
+        for (int s = 0; s < w->systems->n; s++) {
             if (done[s] > 0 && samples[s][done[s] - 1].timed_out)
                 continue;
             struct run_sample *sample = &samples[s][done[s]++];
             double t0 = monotonic_seconds();
-            run_child(w, &bench_systems[s], child_timeout_s(opt->quick), sample);
-            print_progress(w, &bench_systems[s], r, opt->runs, monotonic_seconds() - t0, sample);
+            run_child(w, &w->systems->v[s], child_timeout_s(opt->quick), sample);
+            print_progress(w, &w->systems->v[s], r, opt->runs, monotonic_seconds() - t0, sample);
         }
     }
-    for (int s = 0; s < bench_system_count; s++)
+    for (int s = 0; s < w->systems->n; s++)
         summarise(w, samples[s], done[s], opt->runs - done[s], &cells[wi][s]);
 }
 
@@ -362,8 +362,8 @@ int main(int argc, char **argv)
     workloads_configure(opt.quick);
     print_machine(&opt);
     for (int w = 0; w < bench_workload_count; w++)
-        if (opt.selected[w] && bench_workloads[w].prepare != NULL)
-            bench_workloads[w].prepare();
+        if (opt.selected[w] && bench_workloads[w]->prepare != NULL)
+            bench_workloads[w]->prepare();
 
     static cell_table cells;
     for (int w = 0; w < bench_workload_count; w++)

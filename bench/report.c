@@ -39,11 +39,12 @@ static void format_cell(char *buf, size_t len, const struct cell *c, int m)
 
 /* Lowest median of metric m among formica's modes (formica = true) or among the
  * other systems. Returns false if none of them measured it. */
-static bool best_value(const struct cell *cells, int m, bool formica, double *best)
+static bool best_value(const struct workload *w, const struct cell *cells, int m, bool formica,
+                       double *best)
 {
     bool found = false;
-    for (int s = 0; s < bench_system_count; s++) {
-        if (bench_systems[s].is_formica != formica || cells[s].runs_ok == 0)
+    for (int s = 0; s < w->systems->n; s++) {
+        if (w->systems->v[s].is_formica != formica || cells[s].runs_ok == 0)
             continue;
         if (!found || cells[s].value[m] < *best)
             *best = cells[s].value[m];
@@ -59,7 +60,7 @@ static void format_ratio(char *buf, size_t len, const struct workload *w, const 
     double ours, theirs;
     if (!w->metrics[m].compare) {
         buf[0] = '\0';
-    } else if (!best_value(cells, m, true, &ours) || !best_value(cells, m, false, &theirs)) {
+    } else if (!best_value(w, cells, m, true, &ours) || !best_value(w, cells, m, false, &theirs)) {
         snprintf(buf, len, "-");
     } else if (theirs == 0) {
         snprintf(buf, len, "%s", ours == 0 ? "equal" : "inf");
@@ -70,27 +71,27 @@ static void format_ratio(char *buf, size_t len, const struct workload *w, const 
 
 void report_header(FILE *out)
 {
-    fprintf(out, "\n%-*s", LABEL_WIDTH, "workload / metric [unit]");
-    for (int s = 0; s < bench_system_count; s++)
-        fprintf(out, "%*s", column_width(&bench_systems[s]), bench_systems[s].name);
-    fprintf(out, "%*s\n", RATIO_WIDTH, "formica/other");
-    fprintf(out, "(last column: formica's best mode / the best other system; below 1 = formica "
+    fprintf(out, "\n(last column: formica's best mode / the best other system; below 1 = formica "
                  "lower; * = median of the runs that did not fail)\n");
 }
 
 void report_workload(FILE *out, int wi, cell_table cells)
 {
-    const struct workload *w = &bench_workloads[wi];
+    const struct workload *w = bench_workloads[wi];
+    const struct system_list *sys = w->systems;
     char what[256];
     w->describe(what, sizeof what);
-    fprintf(out, "%s %s: %s\n", w->id, w->title, what);
+    fprintf(out, "\n%s %s: %s\n%-*s", w->id, w->title, what, LABEL_WIDTH, "  metric [unit]");
+    for (int s = 0; s < sys->n; s++)
+        fprintf(out, "%*s", column_width(&sys->v[s]), sys->v[s].name);
+    fprintf(out, "%*s\n", RATIO_WIDTH, "formica/other");
     for (int m = 0; m < w->nmetrics; m++) {
         char label[64], text[32];
         snprintf(label, sizeof label, "  %s [%s]", w->metrics[m].name, w->metrics[m].unit);
         fprintf(out, "%-*s", LABEL_WIDTH, label);
-        for (int s = 0; s < bench_system_count; s++) {
+        for (int s = 0; s < sys->n; s++) {
             format_cell(text, sizeof text, &cells[wi][s], m);
-            fprintf(out, "%*s", column_width(&bench_systems[s]), text);
+            fprintf(out, "%*s", column_width(&sys->v[s]), text);
         }
         format_ratio(text, sizeof text, w, cells[wi], m);
         fprintf(out, "%*s\n", RATIO_WIDTH, text);
@@ -101,14 +102,15 @@ void report_notes(FILE *out, const bool *selected, cell_table cells)
 {
     bool any = false;
     for (int wi = 0; wi < bench_workload_count; wi++) {
-        for (int s = 0; s < bench_system_count && selected[wi]; s++) {
+        const struct system_list *sys = bench_workloads[wi]->systems;
+        for (int s = 0; s < sys->n && selected[wi]; s++) {
             const struct cell *c = &cells[wi][s];
             if (c->runs_failed == 0 && c->runs_skipped == 0 && c->note[0] == '\0')
                 continue;
             if (!any)
                 fprintf(out, "\nNotes:\n");
             any = true;
-            fprintf(out, "  %s %s:", bench_workloads[wi].id, bench_systems[s].name);
+            fprintf(out, "  %s %s:", bench_workloads[wi]->id, sys->v[s].name);
             const char *sep = " ";
             if (c->runs_failed) {
                 fprintf(out, "%s%d of %d runs failed: %s", sep, c->runs_failed,
@@ -165,8 +167,8 @@ int report_csv(const char *path, const bool *selected, cell_table cells)
         return -errno;
     fprintf(f, "workload,system,metric,value,unit\n");
     for (int wi = 0; wi < bench_workload_count; wi++)
-        for (int s = 0; s < bench_system_count && selected[wi]; s++)
-            csv_cell(f, &bench_workloads[wi], &bench_systems[s], &cells[wi][s]);
+        for (int s = 0; s < bench_workloads[wi]->systems->n && selected[wi]; s++)
+            csv_cell(f, bench_workloads[wi], &bench_workloads[wi]->systems->v[s], &cells[wi][s]);
     bool write_failed = ferror(f) != 0;
     if (fclose(f) != 0 || write_failed)
         return -EIO;

@@ -45,12 +45,21 @@ static void formica_destroy(void *pool)
     fm_pool_destroy(pool);
 }
 
-const struct bench_system bench_systems[] = {
-    {"formica-handoff", true, handoff_create, formica_submit, formica_wait_all, formica_destroy},
-    {"formica-queue", true, queue_create, formica_submit, formica_wait_all, formica_destroy},
-    {"thread-per-task", false, thread_per_task_create, thread_per_task_submit,
-     thread_per_task_wait_all, thread_per_task_destroy},
-    {"mutex-pool", false, mutex_pool_create, mutex_pool_submit, mutex_pool_wait_all,
-     mutex_pool_destroy},
+static const struct pool_system handoff = {handoff_create, formica_submit, formica_wait_all,
+                                           formica_destroy};
+static const struct pool_system queue = {queue_create, formica_submit, formica_wait_all,
+                                         formica_destroy};
+static const struct pool_system thread_per_task = {thread_per_task_create, thread_per_task_submit,
+                                                   thread_per_task_wait_all,
+                                                   thread_per_task_destroy};
+static const struct pool_system mutex_pool = {mutex_pool_create, mutex_pool_submit,
+                                              mutex_pool_wait_all, mutex_pool_destroy};
+
+static const struct bench_system pool_system_v[] = {
+    {"formica-handoff", true, &handoff},
+    {"formica-queue", true, &queue},
+    {"thread-per-task", false, &thread_per_task},
+    {"mutex-pool", false, &mutex_pool},
 };
-const int bench_system_count = (int)(sizeof bench_systems / sizeof bench_systems[0]);
+const struct system_list pool_systems = {pool_system_v,
+                                         (int)(sizeof pool_system_v / sizeof pool_system_v[0])};

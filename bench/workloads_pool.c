@@ -55,7 +55,7 @@ static struct {
     double cpu_per_task_s;
 } cpu_task;
 
-void workloads_configure(bool quick)
+void pool_workloads_configure(bool quick)
 {
     int div = quick ? 10 : 1;
     w1 = (struct batch_size){1000000 / div, 4, DEFAULT_QUEUE};
@@ -185,7 +185,7 @@ static void calibrate_cpu_task(void)
 
 /* Submits fn(arg) n times. A submit that fails with -EAGAIN (a thread could not
  * be started) is retried after a pause and counted; any other error stops. */
-static int submit_many(const struct bench_system *sys, void *pool, fm_task_fn fn, void *arg,
+static int submit_many(const struct pool_system *sys, void *pool, fm_task_fn fn, void *arg,
                        long n, long *retries)
 {
     for (long i = 0; i < n; i++) {
@@ -202,7 +202,7 @@ static int submit_many(const struct bench_system *sys, void *pool, fm_task_fn fn
 
 /* Waits for the pool, then checks that every task really returned: a wait that
  * comes back early would otherwise pass for a fast run. */
-static void wait_and_check(const struct bench_system *sys, void *pool, struct task_group *g,
+static void wait_and_check(const struct pool_system *sys, void *pool, struct task_group *g,
                            long expected, struct run_result *out)
 {
     int rc = sys->wait_all(pool);
@@ -225,7 +225,7 @@ struct batch_outcome {
 
 /* The timed part of W1-W3. Returns the pool, to be destroyed by the caller once
  * the figures are published, or NULL if it could not be created. */
-static void *run_batch(const struct bench_system *sys, const struct batch_size *size,
+static void *run_batch(const struct pool_system *sys, const struct batch_size *size,
                        fm_task_fn fn, struct task_group *g, struct batch_outcome *res,
                        struct run_result *out)
 {
@@ -250,8 +250,9 @@ static void *run_batch(const struct bench_system *sys, const struct batch_size *
 
 enum { W1_NS_PER_TASK, W1_PEAK_RSS, W1_RETRIES, W1_NMETRICS };
 
-static void run_w1(const struct bench_system *sys, struct run_result *out)
+static void run_w1(const struct bench_system *bs, struct run_result *out)
 {
+    const struct pool_system *sys = bs->impl;
     struct task_group g = {0};
     struct batch_outcome b;
     void *pool = run_batch(sys, &w1, noop_task, &g, &b, out);
@@ -273,8 +274,9 @@ static void describe_w1(char *buf, size_t len)
 
 enum { W2_WALL, W2_PEAK_RSS, W2_RETRIES, W2_NMETRICS };
 
-static void run_w2(const struct bench_system *sys, struct run_result *out)
+static void run_w2(const struct bench_system *bs, struct run_result *out)
 {
+    const struct pool_system *sys = bs->impl;
     struct task_group g = {.sleep_ns = W2_TASK_SLEEP_NS};
     struct batch_outcome b;
     void *pool = run_batch(sys, &w2, sleep_task, &g, &b, out);
@@ -302,8 +304,9 @@ static double w3_ideal_s(void)
     return cpu_task.cpu_per_task_s * (double)w3.tasks / w3.capacity;
 }
 
-static void run_w3(const struct bench_system *sys, struct run_result *out)
+static void run_w3(const struct bench_system *bs, struct run_result *out)
 {
+    const struct pool_system *sys = bs->impl;
     struct task_group g = {.burn_iters = cpu_task.iters};
     struct batch_outcome b;
     void *pool = run_batch(sys, &w3, burn_task, &g, &b, out);
@@ -418,7 +421,7 @@ static long sampler_stop(struct sampler *s)
 
 /* Runs the bursts on a schedule fixed from the first one's start, so that a slow
  * burst does not shift the later ones. Returns the slowest burst's seconds. */
-static double run_bursts(const struct bench_system *sys, void *pool, struct task_group *g,
+static double run_bursts(const struct pool_system *sys, void *pool, struct task_group *g,
                          long *retries, struct run_result *out)
 {
     double t0 = monotonic_seconds(), slowest = 0;
@@ -434,8 +437,9 @@ static double run_bursts(const struct bench_system *sys, void *pool, struct task
     return slowest;
 }
 
-static void run_w4(const struct bench_system *sys, struct run_result *out)
+static void run_w4(const struct bench_system *bs, struct run_result *out)
 {
+    const struct pool_system *sys = bs->impl;
     struct pool_config cfg = {w4.capacity, DEFAULT_QUEUE, W4_EXPIRY_NS};
     void *pool;
     int rc = sys->create(&cfg, &pool);
@@ -484,24 +488,29 @@ static void describe_w4(char *buf, size_t len)
 #define PEAK_RSS_METRIC {"peak_rss", "MB", FROM_RUSAGE, true}
 #define RETRIES_METRIC {"submit_retries", "count", FROM_CHILD, true}
 
-const struct workload bench_workloads[] = {
-    {"W1", "tiny", W1_NMETRICS,
+const struct workload workload_w1 = {"W1", "tiny", W1_NMETRICS,
      {[W1_NS_PER_TASK] = {"ns_per_task", "ns", FROM_CHILD, true},
       [W1_PEAK_RSS] = PEAK_RSS_METRIC,
       [W1_RETRIES] = RETRIES_METRIC},
-     run_w1, describe_w1, NULL},
-    {"W2", "sleep", W2_NMETRICS,
+     run_w1, describe_w1, NULL,
+     &pool_systems};
+
+const struct workload workload_w2 = {"W2", "sleep", W2_NMETRICS,
      {[W2_WALL] = {"wall", "s", FROM_CHILD, true},
       [W2_PEAK_RSS] = PEAK_RSS_METRIC,
       [W2_RETRIES] = RETRIES_METRIC},
-     run_w2, describe_w2, NULL},
-    {"W3", "cpu", W3_NMETRICS,
+     run_w2, describe_w2, NULL,
+     &pool_systems};
+
+const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
      {[W3_WALL] = {"wall", "s", FROM_CHILD, true},
       [W3_WALL_OVER_IDEAL] = {"wall_over_ideal", "ratio", FROM_CHILD, true},
       [W3_PEAK_RSS] = PEAK_RSS_METRIC,
       [W3_RETRIES] = RETRIES_METRIC},
-     run_w3, describe_w3, calibrate_cpu_task},
-    {"W4", "burst", W4_NMETRICS,
+     run_w3, describe_w3, calibrate_cpu_task,
+     &pool_systems};
+
+const struct workload workload_w4 = {"W4", "burst", W4_NMETRICS,
      {[W4_PEAK_THREADS] = {"peak_threads", "threads", FROM_CHILD, true},
       [W4_THREADS_AFTER] = {"threads_after_idle", "threads", FROM_CHILD, true},
       [W4_RSS_AFTER] = {"rss_after_idle", "MB", FROM_CHILD, true},
@@ -510,6 +519,5 @@ const struct workload bench_workloads[] = {
       [W4_SLOWEST_BURST] = {"slowest_burst", "ms", FROM_CHILD, true},
       [W4_PEAK_RSS] = PEAK_RSS_METRIC,
       [W4_RETRIES] = RETRIES_METRIC},
-     run_w4, describe_w4, NULL},
-};
-const int bench_workload_count = (int)(sizeof bench_workloads / sizeof bench_workloads[0]);
+     run_w4, describe_w4, NULL,
+     &pool_systems};

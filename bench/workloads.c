@@ -1,0 +1,12 @@
+/* Every workload of the suite, in the order of the table. */
+#include "bench.h"
+
+const struct workload *const bench_workloads[] = {
+    &workload_w1, &workload_w2, &workload_w3, &workload_w4,
+};
+const int bench_workload_count = (int)(sizeof bench_workloads / sizeof bench_workloads[0]);
+
+void workloads_configure(bool quick)
+{
+    pool_workloads_configure(quick);
+}

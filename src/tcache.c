@@ -1,0 +1,215 @@
+/* Per-thread caches that another thread can drain: see tcache.h. */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "tcache.h"
+
+__thread struct fm__tc_table *fm__tc_tls __attribute__((tls_model("initial-exec")));
+int fm__tc_fenced;
+
+static pthread_mutex_t fm__tc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fm__tc_once = PTHREAD_ONCE_INIT;
+static pthread_key_t fm__tc_key; /* its destructor flushes a departing thread's caches */
+static _Atomic uint64_t fm__tc_next_id = 1;
+
+static long fm__membarrier(int cmd)
+{
+    return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+/* The heavy half of the handshake: after it, every store a cache's thread made
+ * before its load of locked is visible here, and every load it makes after
+ * sees our store of locked. */
+static void fm__tc_heavy_barrier(void)
+{
+    if (fm__tc_fenced || fm__membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void fm__tc_thread_exit(void *table);
+
+static void fm__tc_atfork_prepare(void)
+{
+    pthread_mutex_lock(&fm__tc_lock);
+}
+
+static void fm__tc_atfork_parent(void)
+{
+    pthread_mutex_unlock(&fm__tc_lock);
+}
+
+/* The child's only thread keeps its caches; the others' stay bound to slots of
+ * threads that do not exist there, and are emptied by drains like any other. */
+static void fm__tc_atfork_child(void)
+{
+    pthread_mutex_init(&fm__tc_lock, NULL);
+}
+
+static void fm__tc_setup(void)
+{
+    /* Registration makes PRIVATE_EXPEDITED available to this process. If it
+     * fails (old kernel, seccomp, valgrind), both sides fence instead. Decided
+     * before any owner exists, so no thread is inside a bracket yet. */
+    long cmds = fm__membarrier(MEMBARRIER_CMD_QUERY);
+    if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
+        fm__membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
+        fm__tc_fenced = 1;
+    if (pthread_key_create(&fm__tc_key, fm__tc_thread_exit) != 0)
+        fm__die("no pthread key left for the thread caches");
+    pthread_atfork(fm__tc_atfork_prepare, fm__tc_atfork_parent, fm__tc_atfork_child);
+}
+
+void fm__tc_owner_init(struct fm__tc_owner *o, size_t payload_size,
+                       void (*init)(struct fm__tc_owner *, void *),
+                       void (*flush)(struct fm__tc_owner *, void *))
+{
+    pthread_once(&fm__tc_once, fm__tc_setup);
+    o->id = atomic_fetch_add_explicit(&fm__tc_next_id, 1, memory_order_relaxed);
+    o->slot = (unsigned)(o->id % FM__TC_SLOTS);
+    o->payload_size = payload_size;
+    o->init = init;
+    o->flush = flush;
+    o->caches = NULL;
+}
+
+/* Gives a slot's cache back: to its owner (flushed, free for another thread)
+ * or, when the owner is gone, to the heap. tc lock held. */
+static void fm__tc_unbind(struct fm__tc_slot *s)
+{
+    struct fm__tc *c = s->cache;
+    s->id = 0;
+    s->cache = NULL;
+    if (!c)
+        return;
+    c->slot = NULL;
+    if (c->owner)
+        c->owner->flush(c->owner, c->payload);
+    else
+        free(c);
+}
+
+static void fm__tc_thread_exit(void *table)
+{
+    struct fm__tc_table *t = table;
+    pthread_mutex_lock(&fm__tc_lock);
+    for (int i = 0; i < FM__TC_SLOTS; i++)
+        fm__tc_unbind(&t->slot[i]);
+    pthread_mutex_unlock(&fm__tc_lock);
+    fm__tc_tls = NULL;
+    free(t);
+}
+
+static struct fm__tc_table *fm__tc_table_get(void)
+{
+    struct fm__tc_table *t = fm__tc_tls;
+    if (t)
+        return t;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    if (pthread_setspecific(fm__tc_key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    fm__tc_tls = t;
+    return t;
+}
+
+/* A cache of o for the calling thread: one a departed thread left, or a new
+ * one. tc lock held. */
+static struct fm__tc *fm__tc_find_free(struct fm__tc_owner *o)
+{
+    for (struct fm__tc *c = o->caches; c; c = c->next)
+        if (!c->slot)
+            return c;
+    size_t size = sizeof(struct fm__tc) + o->payload_size;
+    size = (size + FM__CACHELINE - 1) / FM__CACHELINE * FM__CACHELINE;
+    /* Aligned to a pair of cache lines: no two threads' caches share one. */
+    struct fm__tc *c = aligned_alloc(FM__CACHELINE, size);
+    if (!c)
+        return NULL;
+    memset(c, 0, size);
+    c->owner = o;
+    c->next = o->caches;
+    o->caches = c;
+    o->init(o, c->payload);
+    return c;
+}
+
+void *fm__tc_enter_slow(struct fm__tc_owner *o)
+{
+    struct fm__tc_table *t = fm__tc_table_get();
+    if (!t)
+        return NULL;
+    struct fm__tc_slot *s = &t->slot[o->slot];
+    for (;;) {
+        pthread_mutex_lock(&fm__tc_lock); /* a drain of our cache ends before we get it */
+        if (s->id != o->id) {
+            fm__tc_unbind(s); /* another owner's cache: hand it back */
+            struct fm__tc *c = fm__tc_find_free(o);
+            if (!c) {
+                pthread_mutex_unlock(&fm__tc_lock);
+                return NULL;
+            }
+            c->slot = s;
+            s->cache = c;
+            s->id = o->id;
+        }
+        pthread_mutex_unlock(&fm__tc_lock);
+        void *payload = fm__tc_enter(o);
+        if (payload)
+            return payload;
+        /* A drain began between our unlock and the handshake: wait it out. */
+    }
+}
+
+void fm__tc_drain(struct fm__tc_owner *o, void (*fn)(void *payload, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&fm__tc_lock);
+    if (!o->caches) {
+        pthread_mutex_unlock(&fm__tc_lock);
+        return;
+    }
+    for (struct fm__tc *c = o->caches; c; c = c->next)
+        atomic_store_explicit(&c->locked, 1, memory_order_relaxed);
+    fm__tc_heavy_barrier();
+    for (struct fm__tc *c = o->caches; c; c = c->next) {
+        /* acquire: pairs with fm__tc_leave, so the thread's payload writes are
+         * visible. A bracket never blocks: yielding lets a preempted thread
+         * on this CPU finish its few instructions. */
+        while (atomic_load_explicit(&c->busy, memory_order_acquire))
+            sched_yield();
+        fn(c->payload, ctx);
+    }
+    for (struct fm__tc *c = o->caches; c; c = c->next)
+        atomic_store_explicit(&c->locked, 0, memory_order_release);
+    pthread_mutex_unlock(&fm__tc_lock);
+}
+
+void fm__tc_visit(struct fm__tc_owner *o, void (*fn)(const void *payload, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&fm__tc_lock);
+    for (struct fm__tc *c = o->caches; c; c = c->next)
+        fn(c->payload, ctx);
+    pthread_mutex_unlock(&fm__tc_lock);
+}
+
+void fm__tc_owner_fini(struct fm__tc_owner *o)
+{
+    pthread_mutex_lock(&fm__tc_lock);
+    struct fm__tc *c = o->caches;
+    while (c) {
+        struct fm__tc *next = c->next;
+        if (c->slot)
+            c->owner = NULL; /* its thread frees it when it exits or needs the slot */
+        else
+            free(c);
+        c = next;
+    }
+    o->caches = NULL;
+    pthread_mutex_unlock(&fm__tc_lock);
+}
