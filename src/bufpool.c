@@ -50,6 +50,20 @@ int fm_bufpool_new(fm_bufpool **out, const fm_bufpool_opts *opts)
     return 0;
 }
 
+/* Debug builds say how much the program still held at destroy. */
+static void fm__buf_report_leaks(const fm_bufpool *b)
+{
+#ifdef FM_DEBUG
+    struct fm_bufpool_stats s;
+    fm_bufpool_stats(b, &s);
+    if (s.bytes_live)
+        fprintf(stderr, "formica: fm_bufpool_destroy: %zu bytes still live are leaked\n",
+                s.bytes_live);
+#else
+    (void)b;
+#endif
+}
+
 void fm_bufpool_destroy(fm_bufpool *b)
 {
     if (!b)
@@ -57,18 +71,12 @@ void fm_bufpool_destroy(fm_bufpool *b)
     if (b->decay_ns >= 0)
         fm__maint_unregister(&b->maint); /* waits out a tick in progress */
     fm__buf_drain_all(b);
+    fm__buf_report_leaks(b); /* while the thread caches still count */
     fm__tc_owner_fini(&b->tc);
     for (unsigned c = 0; c < b->nclasses; c++) {
         fm__buf_store_decay(b, c, INT64_MAX);
         pthread_mutex_destroy(&b->cls[c].lock);
     }
-#ifdef FM_DEBUG
-    struct fm_bufpool_stats s;
-    fm_bufpool_stats(b, &s);
-    if (s.bytes_live)
-        fprintf(stderr, "formica: fm_bufpool_destroy: %zu bytes still live are leaked\n",
-                s.bytes_live);
-#endif
     free(b);
 }
 

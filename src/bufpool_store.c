@@ -94,12 +94,12 @@ static void fm__buf_cached_out(struct fm_bufpool *b, struct fm__buf_class *k, si
     atomic_fetch_sub(&b->central_bytes, bytes);
 }
 
-/* Gives one aged entry's memory back; no lock held. */
-static void fm__buf_unmap_entry(struct fm_bufpool *b, const struct fm__buf_class *k, void *p)
+/* Counts n entries of k as given back. Called under the class lock, before
+ * the unmap itself, so that a stats snapshot never sees an entry gone from
+ * the lists but still mapped. relaxed: statistics, each exact on its own. */
+static void fm__buf_forget(struct fm_bufpool *b, const struct fm__buf_class *k, unsigned n)
 {
-    size_t bytes = fm__buf_entry_bytes(k);
-    fm__os_unmap(p, bytes);
-    /* relaxed: statistics, each exact on its own. */
+    size_t bytes = n * fm__buf_entry_bytes(k);
     atomic_fetch_sub_explicit(&b->mapped, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&b->returned, bytes, memory_order_relaxed);
 }
@@ -258,9 +258,10 @@ int fm__buf_store_put(struct fm_bufpool *b, unsigned c, struct fm__buf_hdr *cons
     }
     if (fm__buf_is_large(k))
         aged = ndrop < n;
+    fm__buf_forget(b, k, ndrop);
     pthread_mutex_unlock(&k->lock);
     for (unsigned i = 0; i < ndrop; i++)
-        fm__buf_unmap_entry(b, k, drop[i]);
+        fm__os_unmap(drop[i], fm__buf_entry_bytes(k));
     /* relaxed: statistics. */
     atomic_fetch_add_explicit(&b->dropped, ndrop, memory_order_relaxed);
     return aged;
@@ -271,6 +272,7 @@ int64_t fm__buf_store_decay(struct fm_bufpool *b, unsigned c, int64_t cutoff)
     struct fm__buf_class *k = &b->cls[c];
     struct fm__buf_node *gone = NULL, *n;
     size_t bytes = 0;
+    unsigned count = 0;
     pthread_mutex_lock(&k->lock);
     while ((n = k->aged.tail) && n->stamp <= cutoff) {
         fm__buf_list_remove(&k->aged, n);
@@ -278,13 +280,16 @@ int64_t fm__buf_store_decay(struct fm_bufpool *b, unsigned c, int64_t cutoff)
                                      : (size_t)((struct fm__buf_chunk *)n)->carved * k->size;
         n->next = gone;
         gone = n;
+        count++;
     }
     int64_t oldest = n ? n->stamp : INT64_MAX;
     fm__buf_cached_out(b, k, bytes);
+    fm__buf_forget(b, k, count);
     pthread_mutex_unlock(&k->lock);
     while ((n = gone)) {
         gone = n->next;
-        fm__buf_unmap_entry(b, k, fm__buf_is_large(k) ? (void *)fm__buf_block_of(n) : (void *)n);
+        fm__os_unmap(fm__buf_is_large(k) ? (void *)fm__buf_block_of(n) : (void *)n,
+                     fm__buf_entry_bytes(k));
     }
     return oldest;
 }
