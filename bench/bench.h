@@ -8,6 +8,8 @@
  *   workloads_pool.c  the W1-W4 drivers (see docs/benchmarks.md)
  *   systems.c         the pools: formica in its two modes and the baselines
  *   baseline_pools.c  the in-tree baselines: thread per task, mutex pool
+ *   workloads_buf.c   the O2-O4 drivers (buffers)
+ *   systems_buf.c     the buffer systems: formica's fm_bufpool, malloc
  */
 #ifndef FORMICA_BENCH_H
 #define FORMICA_BENCH_H
@@ -52,6 +54,17 @@ struct system_list {
 };
 
 extern const struct system_list pool_systems;
+
+/* A buffer allocator behind one interface (O2-O4). get returns NULL on
+ * failure; put takes what get returned. */
+struct buf_system {
+    int (*create)(void **pool); /* 0 or a negative errno */
+    void *(*get)(void *pool, size_t size);
+    void (*put)(void *pool, void *buf);
+    void (*destroy)(void *pool);
+};
+
+extern const struct system_list buf_systems;
 
 /* Baselines (baseline_pools.c). */
 int mutex_pool_create(const struct pool_config *cfg, void **pool);
@@ -115,6 +128,8 @@ extern const int bench_workload_count;
 void workloads_configure(bool quick);
 void pool_workloads_configure(bool quick); /* W1-W4 */
 extern const struct workload workload_w1, workload_w2, workload_w3, workload_w4;
+void buf_workloads_configure(bool quick); /* O2-O4 */
+extern const struct workload workload_o2, workload_o3, workload_o4;
 
 /* Sends the child's figures to the parent (main.c); later calls are ignored. */
 void bench_publish(const struct run_result *result);
