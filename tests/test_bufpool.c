@@ -476,14 +476,14 @@ static void put_to_other_pool(void)
 
 FM_TEST(foreign_put_aborts)
 {
-    expect_abort(put_malloced, "not a live buffer of this pool");
-    expect_abort(put_to_other_pool, "not a live buffer of this pool");
+    fm_test_expect_abort(put_malloced, "not a live buffer of this pool");
+    fm_test_expect_abort(put_to_other_pool, "not a live buffer of this pool");
 }
 
 FM_TEST(double_put_aborts)
 {
-    expect_abort(put_twice, "already put back (double put)");
-    expect_abort(put_large_twice, "already put back (double put)");
+    fm_test_expect_abort(put_twice, "already put back (double put)");
+    fm_test_expect_abort(put_large_twice, "already put back (double put)");
 }
 
 FM_TEST_MAIN()
