@@ -265,9 +265,11 @@ size_t fm_bufpool_usable_size(fm_bufpool *b, const void *buf)
     if (!b || !buf)
         return 0;
     const struct fm__buf_hdr *h = fm__buf_hdr_of(buf);
+    if (h->pool != b) /* not ours: nothing is known of it */
+        return 0;
     if (h->state == FM__BUF_DIRECT)
         return fm__buf_direct_len(h) - 2 * FM__BUF_HDR;
-    return b->cls[h->cls].size - FM__BUF_HDR;
+    return h->state == FM__BUF_LIVE ? b->cls[h->cls].size - FM__BUF_HDR : 0;
 }
 
 /* ---- the default pool ---- */

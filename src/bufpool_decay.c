@@ -131,8 +131,9 @@ int64_t fm__buf_tick(fm__maint_client *m, int64_t now)
         oldest = o < oldest ? o : oldest;
     }
     int64_t next = x.busy ? now + b->tick_ns : INT64_MAX;
-    if (oldest != INT64_MAX && oldest + b->decay_ns < next)
-        next = oldest + b->decay_ns;
+    int64_t due = oldest > INT64_MAX - b->decay_ns ? INT64_MAX : oldest + b->decay_ns;
+    if (due < next)
+        next = due;
     if (next != INT64_MAX)
         atomic_store(&b->armed, 1); /* a later put need not ask: we will tick */
     return next;

@@ -73,8 +73,12 @@ FM_TEST(get_zero_is_a_minimal_buffer)
     size_t n = fm_bufpool_usable_size(b, p);
     FM_CHECK(n > 0);
     memset(p, 1, n);
+    fm_bufpool *other = new_bufpool(NULL);
+    FM_CHECK_EQ(fm_bufpool_usable_size(other, p), 0); /* not its buffer */
     fm_bufpool_put(b, p);
+    FM_CHECK_EQ(fm_bufpool_usable_size(b, p), 0); /* no longer live */
     fm_bufpool_put(b, q);
+    fm_bufpool_destroy(other);
     fm_bufpool_destroy(b);
 }
 

@@ -88,7 +88,8 @@ FM_API void *fm_bufpool_get(fm_bufpool *b, size_t size);
  * handed out by b, or was put already. */
 FM_API void fm_bufpool_put(fm_bufpool *b, void *buf);
 
-/* Bytes buf may use: at least what its get asked for. */
+/* Bytes buf may use: at least what its get asked for. 0 for NULL, or for a
+ * pointer that is not a live buffer of b. */
 FM_API size_t fm_bufpool_usable_size(fm_bufpool *b, const void *buf);
 
 /* Gives every cached byte back to the OS now (every thread's cache too). */
