@@ -45,6 +45,7 @@
 #define FM__MAG_SIZE (FM__TC_OBJS / 2) /* objects moved at once to or from a shard */
 #define FM__OBJ_DEFAULT_INTERVAL (2 * FM__NSEC_PER_SEC)
 #define FM__OBJ_KEEP_EMPTY 4 /* empty magazines a shard keeps through a cycle */
+#define FM__OBJ_MAX_EMPTY 64 /* and at most at any time */
 
 struct fm__mag {
     struct fm__mag *next; /* on a shard's or the victim list */
@@ -255,10 +256,74 @@ static struct fm__objshard *fm__objpool_lock_shard(fm_objpool *p, unsigned home)
     return &p->shards[home];
 }
 
+/* Puts m on the shard's full or empty list; returns a magazine to free when
+ * the shard has empties enough. Shard locked. */
+static struct fm__mag *fm__shard_push(struct fm__objshard *s, struct fm__mag *m)
+{
+    if (m->n) {
+        fm__mag_push(&s->full, m);
+    } else if (s->nempty < FM__OBJ_MAX_EMPTY) {
+        fm__mag_push(&s->empty, m);
+        s->nempty++;
+    } else {
+        return m;
+    }
+    return NULL;
+}
+
 static void fm__shard_put_empty(struct fm__objshard *s, struct fm__mag *m)
 {
-    fm__mag_push(&s->empty, m);
-    s->nempty++;
+    free(fm__shard_push(s, m));
+}
+
+/* Pops a full (want_full) or empty magazine; NULL if it has none. Shard locked. */
+static struct fm__mag *fm__shard_pop(struct fm__objshard *s, int want_full)
+{
+    struct fm__mag *m = fm__mag_pop(want_full ? &s->full : &s->empty);
+    if (m && !want_full)
+        s->nempty--;
+    return m;
+}
+
+/* Takes a magazine of the wanted kind from the first shard that has one,
+ * starting at the calling CPU's, and leaves give (if any) in that same shard:
+ * a thread that takes full magazines leaves its empty ones where the threads
+ * that fill them look for empties, so both kinds circulate instead of piling
+ * up in different shards. Busy shards are skipped on a first pass (a thread
+ * that finds a shard contended moves on) and waited for on a second. With
+ * nothing found, give goes to the home shard and NULL is returned; *home_hit
+ * says whether the magazine came from the home shard. */
+static struct fm__mag *fm__objpool_exchange(fm_objpool *p, struct fm__mag *give, int want_full,
+                                            int *home_hit)
+{
+    unsigned home = fm__objpool_home(p), n = (unsigned)p->nshards;
+    int skipped = 0;
+    for (int pass = 0; pass < 2 && (pass == 0 || skipped); pass++) {
+        for (unsigned i = 0; i < n; i++) {
+            struct fm__objshard *s = &p->shards[(home + i) % n];
+            if (pass == 0 && pthread_mutex_trylock(&s->lock) != 0) {
+                skipped = 1;
+                continue;
+            }
+            if (pass == 1)
+                pthread_mutex_lock(&s->lock);
+            struct fm__mag *m = fm__shard_pop(s, want_full);
+            struct fm__mag *spill = m && give ? fm__shard_push(s, give) : NULL;
+            pthread_mutex_unlock(&s->lock);
+            if (m) {
+                free(spill);
+                *home_hit = i == 0;
+                return m;
+            }
+        }
+    }
+    if (give) {
+        struct fm__objshard *s = fm__objpool_lock_shard(p, home);
+        struct fm__mag *spill = fm__shard_push(s, give);
+        pthread_mutex_unlock(&s->lock);
+        free(spill);
+    }
+    return NULL;
 }
 
 /* Gives back an empty magazine (if any) and takes a magazine with objects:
@@ -266,27 +331,11 @@ static void fm__shard_put_empty(struct fm__objshard *s, struct fm__mag *m)
  * victims (hits_victim). NULL when nothing is cached anywhere. */
 static struct fm__mag *fm__objpool_take_full(fm_objpool *p, struct fm__mag *empty)
 {
-    unsigned home = fm__objpool_home(p);
-    struct fm__objshard *s = fm__objpool_lock_shard(p, home);
-    if (empty)
-        fm__shard_put_empty(s, empty);
-    struct fm__mag *full = fm__mag_pop(&s->full);
-    pthread_mutex_unlock(&s->lock);
+    int home_hit;
+    struct fm__mag *full = fm__objpool_exchange(p, empty, 1, &home_hit);
     if (full) {
-        fm__count(s == &p->shards[home] ? &p->hits_shared : &p->hits_stolen, full->n);
+        fm__count(home_hit ? &p->hits_shared : &p->hits_stolen, full->n);
         return full;
-    }
-    for (int i = 1; i < p->nshards; i++) {
-        struct fm__objshard *o = &p->shards[(home + (unsigned)i) % (unsigned)p->nshards];
-        if (o == s)
-            continue;
-        pthread_mutex_lock(&o->lock);
-        full = fm__mag_pop(&o->full);
-        pthread_mutex_unlock(&o->lock);
-        if (full) {
-            fm__count(&p->hits_stolen, full->n);
-            return full;
-        }
     }
     pthread_mutex_lock(&p->lock);
     full = fm__mag_pop(&p->victims);
@@ -300,13 +349,8 @@ static struct fm__mag *fm__objpool_take_full(fm_objpool *p, struct fm__mag *empt
  * one; NULL only when out of memory. */
 static struct fm__mag *fm__objpool_take_empty(fm_objpool *p, struct fm__mag *full)
 {
-    struct fm__objshard *s = fm__objpool_lock_shard(p, fm__objpool_home(p));
-    if (full)
-        fm__mag_push(&s->full, full);
-    struct fm__mag *empty = fm__mag_pop(&s->empty);
-    if (empty)
-        s->nempty--;
-    pthread_mutex_unlock(&s->lock);
+    int home_hit;
+    struct fm__mag *empty = fm__objpool_exchange(p, full, 0, &home_hit);
     return empty ? empty : fm__mag_new();
 }
 
