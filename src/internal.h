@@ -95,6 +95,15 @@ int fm__thread_start_mapped(pthread_t *out, const struct fm__thread_map *m,
                             void *(*fn)(void *), void *arg);
 void fm__thread_unmap(const struct fm__thread_map *m);
 
+/* Anonymous private memory, zeroed, for the buffer pool. map and map_aligned
+ * return NULL when the kernel refuses; sizes are multiples of the page size,
+ * align a power of two multiple of it. unmap gives the memory back at once
+ * (RSS drops as it returns). */
+size_t fm__page_size(void);
+void *fm__os_map(size_t size);
+void *fm__os_map_aligned(size_t size, size_t align);
+void fm__os_unmap(void *p, size_t size);
+
 /* ---- maint.c: the library's one maintenance thread ----
  *
  * Clients (pools with expiry, later object pools and buffer pools) register a

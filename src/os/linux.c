@@ -128,7 +128,7 @@ int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), voi
     return fm__thread_create(out, NULL, stack_size, fn, arg);
 }
 
-static size_t fm__page_size(void)
+size_t fm__page_size(void)
 {
     static _Atomic size_t cached; /* any racing reader computes the same */
     size_t n = atomic_load_explicit(&cached, memory_order_relaxed);
@@ -186,4 +186,37 @@ int fm__thread_start_mapped(pthread_t *out, const struct fm__thread_map *m,
 void fm__thread_unmap(const struct fm__thread_map *m)
 {
     munmap(m->base, m->size);
+}
+
+/* ---- memory for the buffer pool ---- */
+
+void *fm__os_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Maps size + align and unmaps the unaligned head and the tail. */
+void *fm__os_map_aligned(size_t size, size_t align)
+{
+    if (size > SIZE_MAX - align)
+        return NULL;
+    char *raw = fm__os_map(size + align);
+    if (!raw)
+        return NULL;
+    char *p = (char *)fm__round_up((uintptr_t)raw, align);
+    if (p > raw)
+        munmap(raw, (size_t)(p - raw));
+    size_t tail = (size_t)(raw + size + align - (p + size));
+    if (tail)
+        munmap(p + size, tail);
+    return p;
+}
+
+void fm__os_unmap(void *p, size_t size)
+{
+    /* munmap can fail with ENOMEM when splitting a mapping would pass
+     * vm.max_map_count; the pages still go back, only the addresses stay. */
+    if (munmap(p, size) != 0)
+        madvise(p, size, MADV_DONTNEED);
 }

@@ -1,0 +1,304 @@
+/* The buffer pool: creation, the get/put hot path, direct mappings above
+ * max_size, the default pool. Design and locks: bufpool_internal.h. */
+#include <errno.h>
+#include <string.h>
+
+#include "bufpool_internal.h"
+
+/* A counter only its thread writes: a relaxed load and store, no RMW. Readers
+ * (stats, the tick) see some recent value, which is all they need. */
+static inline void fm__buf_bump(_Atomic uint64_t *n)
+{
+    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+int fm_bufpool_new(fm_bufpool **out, const fm_bufpool_opts *opts)
+{
+    fm_bufpool_opts o = {0};
+    if (opts)
+        o = *opts;
+    if (!out || o.max_size > FM__BUF_MAX_LIMIT)
+        return -EINVAL;
+    size_t max = o.max_size ? o.max_size : FM__BUF_DEFAULT_MAX;
+    unsigned n = fm__buf_class_of(max) + 1;
+    size_t size = fm__buf_round(sizeof(fm_bufpool) + n * sizeof(struct fm__buf_class),
+                                FM__CACHELINE);
+    fm_bufpool *b = aligned_alloc(FM__CACHELINE, size);
+    if (!b)
+        return -ENOMEM;
+    memset(b, 0, size);
+    b->max_size = fm__buf_class_size(n - 1) - FM__BUF_HDR; /* the last class's whole size */
+    b->cache_limit = o.cache_limit ? o.cache_limit : FM__BUF_DEFAULT_LIMIT;
+    b->decay_ns = o.decay_ns ? o.decay_ns : FM__BUF_DEFAULT_DECAY;
+    /* Ticks an eighth of the decay apart: memory goes back at most about a
+     * quarter of decay_ns late (one tick to see a thread cache idle, one more
+     * past the deadline). */
+    b->tick_ns = b->decay_ns / 8 > 1000000 ? b->decay_ns / 8 : 1000000;
+    b->zero_on_get = o.zero_on_get;
+    b->nclasses = n;
+    /* Never decaying: armed for good, so no put ever asks for a tick. */
+    atomic_init(&b->armed, b->decay_ns < 0);
+    fm__buf_store_init(b);
+    fm__tc_owner_init(&b->tc, sizeof(struct fm__buf_tcache) + n * sizeof(struct fm__buf_tcc),
+                      fm__buf_tc_init, fm__buf_tc_flush);
+    if (b->decay_ns >= 0) {
+        b->maint.tick = fm__buf_tick;
+        fm__maint_register(&b->maint);
+    }
+    *out = b;
+    return 0;
+}
+
+/* Debug builds say how much the program still held at destroy. */
+static void fm__buf_report_leaks(const fm_bufpool *b)
+{
+#ifdef FM_DEBUG
+    struct fm_bufpool_stats s;
+    fm_bufpool_stats(b, &s);
+    if (s.bytes_live)
+        fprintf(stderr, "formica: fm_bufpool_destroy: %zu bytes still live are leaked\n",
+                s.bytes_live);
+#else
+    (void)b;
+#endif
+}
+
+void fm_bufpool_destroy(fm_bufpool *b)
+{
+    if (!b)
+        return;
+    if (b->decay_ns >= 0)
+        fm__maint_unregister(&b->maint); /* waits out a tick in progress */
+    fm__buf_drain_all(b);
+    fm__buf_report_leaks(b); /* while the thread caches still count */
+    fm__tc_owner_fini(&b->tc);
+    for (unsigned c = 0; c < b->nclasses; c++) {
+        fm__buf_store_decay(b, c, INT64_MAX);
+        pthread_mutex_destroy(&b->cls[c].lock);
+    }
+    free(b);
+}
+
+/* ---- direct mappings: requests above max_size ---- */
+
+/* [length word, padding][header][buffer]: a direct buffer starts 32 bytes
+ * into its own mapping, and its header counts the mapping's pages. */
+static void *fm__buf_direct_get(fm_bufpool *b, size_t size)
+{
+    size_t page = fm__page_size();
+    size_t len = size <= SIZE_MAX - 2 * FM__BUF_HDR - page
+                     ? fm__buf_round(size + 2 * FM__BUF_HDR, page) : 0;
+    char *base = len && len / page <= UINT32_MAX ? fm__os_map(len) : NULL;
+    /* relaxed: statistics, each exact on its own. */
+    atomic_fetch_add_explicit(&b->direct_gets, 1, memory_order_relaxed);
+    if (!base) {
+        atomic_fetch_add_explicit(&b->direct_failed, 1, memory_order_relaxed);
+        errno = ENOMEM;
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&b->mapped, len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->direct_live, len, memory_order_relaxed);
+    struct fm__buf_hdr *h = (struct fm__buf_hdr *)(base + FM__BUF_HDR);
+    *h = (struct fm__buf_hdr){b, FM__BUF_DIRECT, (uint32_t)(len / page)};
+    return h + 1;
+}
+
+static size_t fm__buf_direct_len(const struct fm__buf_hdr *h)
+{
+    return (size_t)h->cls * fm__page_size();
+}
+
+static void fm__buf_direct_put(fm_bufpool *b, struct fm__buf_hdr *h)
+{
+    size_t len = fm__buf_direct_len(h);
+    fm__os_unmap((char *)h - FM__BUF_HDR, len);
+    /* relaxed: statistics. */
+    atomic_fetch_add_explicit(&b->direct_puts, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&b->mapped, len, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&b->direct_live, len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->returned, len, memory_order_relaxed);
+}
+
+/* ---- get ---- */
+
+static void *fm__buf_hand_out(fm_bufpool *b, struct fm__buf_hdr *h, unsigned c, int fresh)
+{
+    *h = (struct fm__buf_hdr){b, FM__BUF_LIVE, c};
+    if (b->zero_on_get && !fresh) /* fresh memory comes zeroed from the kernel */
+        memset(h + 1, 0, b->cls[c].size - FM__BUF_HDR);
+    return h + 1;
+}
+
+/* The thread cache had nothing (counted), or the thread has none (not yet). */
+static void *fm__buf_get_slow(fm_bufpool *b, unsigned c, int counted)
+{
+    if (!counted) {
+        struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
+        if (t) {
+            fm__buf_bump(&t->cls[c].gets);
+            fm__tc_leave(t);
+        } else { /* no memory for a cache: count centrally */
+            atomic_fetch_add_explicit(&b->cls[c].gets, 1, memory_order_relaxed);
+        }
+    }
+    int fresh;
+    struct fm__buf_hdr *h = fm__buf_store_get(b, c, &fresh);
+    if (!h) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return fm__buf_hand_out(b, h, c, fresh);
+}
+
+void *fm_bufpool_get(fm_bufpool *b, size_t size)
+{
+    if (FM__UNLIKELY(!b)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (FM__UNLIKELY(size > b->max_size))
+        return fm__buf_direct_get(b, size);
+    unsigned c = fm__buf_class_of(size);
+    struct fm__buf_tcache *t = fm__tc_enter(&b->tc);
+    if (FM__UNLIKELY(!t))
+        return fm__buf_get_slow(b, c, 0);
+    struct fm__buf_tcc *q = &t->cls[c];
+    fm__buf_bump(&q->gets);
+    /* relaxed: only this thread writes n while it is in its bracket. */
+    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
+    struct fm__buf_hdr *h = n ? q->v[n - 1] : NULL;
+    if (FM__LIKELY(h))
+        atomic_store_explicit(&q->n, n - 1, memory_order_relaxed);
+    fm__tc_leave(t);
+    return FM__LIKELY(h) ? fm__buf_hand_out(b, h, c, 0) : fm__buf_get_slow(b, c, 1);
+}
+
+/* ---- put ---- */
+
+static void fm__buf_check_put(const fm_bufpool *b, const struct fm__buf_hdr *h, const void *buf)
+{
+    if (FM__UNLIKELY(h->state == FM__BUF_FREE && h->pool == b))
+        fm__die("fm_bufpool_put: buffer %p was already put back (double put)", buf);
+    if (FM__UNLIKELY((h->state != FM__BUF_LIVE && h->state != FM__BUF_DIRECT) || h->pool != b))
+        fm__die("fm_bufpool_put: %p is not a live buffer of this pool", buf);
+}
+
+/* The thread's cache of class c is full: the older half (and at least one)
+ * goes to the central store, then h takes its place. */
+static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c,
+                          struct fm__buf_hdr *h)
+{
+    struct fm__buf_tcc *q = &t->cls[c];
+    struct fm__buf_hdr *out[FM__BUF_TC_DEPTH];
+    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* == cap */
+    uint32_t k = (n + 1) / 2;
+    memcpy(out, q->v, k * sizeof *out);
+    memmove(q->v, q->v + k, (n - k) * sizeof *out);
+    q->v[n - k] = h;
+    atomic_store_explicit(&q->n, n - k + 1, memory_order_relaxed); /* only this thread writes */
+    fm__tc_leave(t);
+    if (fm__buf_store_put(b, c, out, k, fm__now_coarse_ns()))
+        fm__buf_arm(b);
+}
+
+/* No cache for this thread yet (or no memory for one). */
+static void fm__buf_put_slow(fm_bufpool *b, unsigned c, struct fm__buf_hdr *h)
+{
+    struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
+    if (t) {
+        fm__buf_bump(&t->cls[c].puts);
+        fm__tc_leave(t);
+    } else {
+        atomic_fetch_add_explicit(&b->cls[c].puts, 1, memory_order_relaxed); /* statistics */
+    }
+    if (fm__buf_store_put(b, c, &h, 1, fm__now_coarse_ns()))
+        fm__buf_arm(b);
+}
+
+void fm_bufpool_put(fm_bufpool *b, void *buf)
+{
+    if (!buf)
+        return;
+    struct fm__buf_hdr *h = fm__buf_hdr_of(buf);
+    fm__buf_check_put(b, h, buf);
+    if (FM__UNLIKELY(h->state == FM__BUF_DIRECT)) {
+        fm__buf_direct_put(b, h);
+        return;
+    }
+    unsigned c = h->cls;
+    h->state = FM__BUF_FREE;
+#ifdef FM_DEBUG
+    memset(buf, 0xa5, b->cls[c].size - FM__BUF_HDR); /* stale data shows as 0xa5 bytes */
+#endif
+    struct fm__buf_tcache *t = fm__tc_enter(&b->tc);
+    if (FM__UNLIKELY(!t)) {
+        fm__buf_put_slow(b, c, h);
+        return;
+    }
+    struct fm__buf_tcc *q = &t->cls[c];
+    fm__buf_bump(&q->puts);
+    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* only this thread writes */
+    if (FM__UNLIKELY(n == q->cap)) {
+        fm__buf_spill(b, t, c, h);
+        return;
+    }
+    q->v[n] = h;
+    atomic_store_explicit(&q->n, n + 1, memory_order_relaxed);
+    /* relaxed, inside the bracket: the bracket's handshake with the tick's
+     * drain orders this load against the tick's reset of armed (fm__buf_arm). */
+    int armed = atomic_load_explicit(&b->armed, memory_order_relaxed);
+    fm__tc_leave(t);
+    if (FM__UNLIKELY(!armed))
+        fm__buf_arm(b);
+}
+
+size_t fm_bufpool_usable_size(fm_bufpool *b, const void *buf)
+{
+    if (!b || !buf)
+        return 0;
+    const struct fm__buf_hdr *h = fm__buf_hdr_of(buf);
+    if (h->state == FM__BUF_DIRECT)
+        return fm__buf_direct_len(h) - 2 * FM__BUF_HDR;
+    return b->cls[h->cls].size - FM__BUF_HDR;
+}
+
+/* ---- the default pool ---- */
+
+static fm_bufpool *fm__buf_default;
+static pthread_once_t fm__buf_default_once = PTHREAD_ONCE_INIT;
+
+static void fm__buf_default_make(void)
+{
+    if (fm_bufpool_new(&fm__buf_default, NULL) != 0)
+        fm__buf_default = NULL;
+}
+
+fm_bufpool *fm_default_bufpool(void)
+{
+    pthread_once(&fm__buf_default_once, fm__buf_default_make);
+    return fm__buf_default;
+}
+
+void *fm_buf_get(size_t size)
+{
+    fm_bufpool *b = fm_default_bufpool();
+    if (!b) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return fm_bufpool_get(b, size);
+}
+
+void fm_buf_put(void *buf)
+{
+    if (buf)
+        fm_bufpool_put(fm_default_bufpool(), buf);
+}
+
+void fm_buf_trim(void)
+{
+    fm_bufpool *b = fm_default_bufpool();
+    if (b)
+        fm_bufpool_trim(b);
+}
