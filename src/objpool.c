@@ -601,18 +601,10 @@ __attribute__((noinline)) static void fm__objpool_put_slow(fm_objpool *p, struct
     fm__tc_leave_w(tc, word);
 }
 
-void fm_objpool_put(fm_objpool *p, void *obj)
+/* Caches obj (reset already). Inlined into both entry points below, so that
+ * the common case of a pool without reset_fn calls nothing. */
+static inline void fm__objpool_put_reset(fm_objpool *p, void *obj)
 {
-    if (!obj)
-        return;
-    if (FM__UNLIKELY(!p)) {
-#ifdef FM_DEBUG
-        fm__die("fm_objpool_put: NULL pool");
-#endif
-        return;
-    }
-    if (p->opts.reset_fn)
-        p->opts.reset_fn(obj, p->opts.ctx);
     uint64_t hash = fm__obj_debug_put(p, obj);
     uint64_t word = 0;
     struct fm__objtc *tc = fm__tc_enter_w(&p->tco, &word);
@@ -624,6 +616,28 @@ void fm_objpool_put(fm_objpool *p, void *obj)
         }
     }
     fm__objpool_put_slow(p, tc, word, obj, hash);
+}
+
+__attribute__((noinline)) static void fm__objpool_put_with_reset(fm_objpool *p, void *obj)
+{
+    p->opts.reset_fn(obj, p->opts.ctx);
+    fm__objpool_put_reset(p, obj);
+}
+
+void fm_objpool_put(fm_objpool *p, void *obj)
+{
+    if (!obj)
+        return;
+    if (FM__UNLIKELY(!p)) {
+#ifdef FM_DEBUG
+        fm__die("fm_objpool_put: NULL pool");
+#endif
+        return;
+    }
+    if (p->opts.reset_fn)
+        fm__objpool_put_with_reset(p, obj);
+    else
+        fm__objpool_put_reset(p, obj);
 }
 
 /* Takes every cached object: thread caches, then shards (their full lists;

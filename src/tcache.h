@@ -88,9 +88,11 @@ struct fm__tc_slot {
     struct fm__tc *cache;
 };
 
+/* Hidden: references from the library need no GOT entry. */
 extern __thread struct fm__tc_slot fm__tc_slots[FM__TC_SLOTS]
-    __attribute__((tls_model("initial-exec")));
-extern int fm__tc_fenced; /* 1 when membarrier is missing: the thread side fences too */
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+/* 1 when membarrier is missing: the thread side fences too. */
+extern int fm__tc_fenced __attribute__((visibility("hidden")));
 
 /* The light half of the handshake: a compiler barrier where the drainer sends
  * membarrier, a full fence otherwise. */
