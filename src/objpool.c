@@ -22,13 +22,16 @@
  * | fm__objshard.full / empty      | the shard's lock               | slow paths, cycles,      |
  * |                                |                                | flush, destroy           |
  * | victims                        | fm_objpool.lock                | get slow path, cycles    |
+| orphans                        | lock-free: CAS push, exchange  | thread-exit flush; take  |
+|                                | of the whole list              | paths, cycles, destroy   |
  * | a magazine not on any list     | its holder alone               |                          |
  * | counters (hits_shared, ...)    | atomic RMW, relaxed            | anyone                   |
  * | armed, activity                | seq_cst (Dekker pair below)    | slow paths, the tick     |
  *
- * Lock order: cycle_lock -> tc lock -> shard lock; fm_objpool.lock is taken
- * alone. No lock is held while a user hook runs, except that reset_fn and
- * new_fn run on the calling thread outside every lock and bracket.
+ * Lock order: registry lock -> cycle_lock -> tc lock; shard locks and
+ * fm_objpool.lock are leaves (nothing else is taken while one is held). No
+ * lock is held while a user hook runs: reset_fn and new_fn run on the calling
+ * thread outside every lock and bracket, free_fn after the locks are dropped.
  *
  * Invariants: a magazine on a full list holds 1..FM__MAG_SIZE objects, one on
  * an empty list none, a thread cache's spare none. A thread cache's limit is
@@ -97,6 +100,11 @@ struct fm_objpool {
     pthread_mutex_t lock;       /* victims */
     struct fm__mag *victims;
     pthread_mutex_t cycle_lock; /* one cleanup cycle at a time */
+    /* Magazines of threads that left, pushed under the tc lock (so without
+     * taking a shard lock there); taken whole by an exchange, never popped
+     * one by one, so the push's compare-and-swap has no ABA case. */
+    _Atomic(struct fm__mag *) orphans;
+    struct fm_objpool *reg_next, *reg_prev; /* every pool, for fork; registry lock */
 
     fm__maint_client maint;
     int64_t interval_ns; /* <0: no timer */
@@ -271,11 +279,6 @@ static struct fm__mag *fm__shard_push(struct fm__objshard *s, struct fm__mag *m)
     return NULL;
 }
 
-static void fm__shard_put_empty(struct fm__objshard *s, struct fm__mag *m)
-{
-    free(fm__shard_push(s, m));
-}
-
 /* Pops a full (want_full) or empty magazine; NULL if it has none. Shard locked. */
 static struct fm__mag *fm__shard_pop(struct fm__objshard *s, int want_full)
 {
@@ -283,6 +286,31 @@ static struct fm__mag *fm__shard_pop(struct fm__objshard *s, int want_full)
     if (m && !want_full)
         s->nempty--;
     return m;
+}
+
+/* Takes the whole orphan list (acquire: pairs with the pushes' release). */
+static struct fm__mag *fm__objpool_take_orphans(fm_objpool *p)
+{
+    if (!atomic_load_explicit(&p->orphans, memory_order_relaxed))
+        return NULL;
+    return atomic_exchange_explicit(&p->orphans, NULL, memory_order_acquire);
+}
+
+/* Puts orphaned magazines into the calling CPU's shard. */
+static void fm__objpool_adopt_orphans(fm_objpool *p)
+{
+    struct fm__mag *list = fm__objpool_take_orphans(p), *spill = NULL;
+    if (!list)
+        return;
+    struct fm__objshard *s = fm__objpool_lock_shard(p, fm__objpool_home(p));
+    for (struct fm__mag *m; (m = fm__mag_pop(&list)) != NULL;) {
+        struct fm__mag *extra = fm__shard_push(s, m);
+        if (extra)
+            fm__mag_push(&spill, extra);
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (struct fm__mag *m; (m = fm__mag_pop(&spill)) != NULL;)
+        free(m);
 }
 
 /* Takes a magazine of the wanted kind from the first shard that has one,
@@ -333,6 +361,10 @@ static struct fm__mag *fm__objpool_take_full(fm_objpool *p, struct fm__mag *empt
 {
     int home_hit;
     struct fm__mag *full = fm__objpool_exchange(p, empty, 1, &home_hit);
+    if (!full && atomic_load_explicit(&p->orphans, memory_order_relaxed)) {
+        fm__objpool_adopt_orphans(p);
+        full = fm__objpool_exchange(p, NULL, 1, &home_hit);
+    }
     if (full) {
         fm__count(home_hit ? &p->hits_shared : &p->hits_stolen, full->n);
         return full;
@@ -436,19 +468,27 @@ static void fm__objtc_init(struct fm__tc_owner *o, void *payload)
     (void)payload;
 }
 
-/* A departing (or evicted) thread's objects go to a shard. tc lock held. */
+/* A departing (or evicted) thread's objects go on the orphan list, where the
+ * next thread short of objects takes them. tc lock held. */
 static void fm__objtc_flush(struct fm__tc_owner *o, void *payload)
 {
     fm_objpool *p = (fm_objpool *)((char *)o - offsetof(fm_objpool, tco));
     struct fm__objharvest h = {NULL, NULL};
     fm__objtc_unload_all(payload, &h);
-    struct fm__objshard *s = fm__objpool_lock_shard(p, fm__objpool_home(p));
-    for (struct fm__mag *m; (m = fm__mag_pop(&h.full)) != NULL;)
-        fm__mag_push(&s->full, m);
-    for (struct fm__mag *m; (m = fm__mag_pop(&h.empty)) != NULL;)
-        fm__shard_put_empty(s, m);
-    pthread_mutex_unlock(&s->lock);
+    struct fm__mag *lists[2] = {h.full, h.empty};
+    for (int i = 0; i < 2; i++) {
+        for (struct fm__mag *m; (m = fm__mag_pop(&lists[i])) != NULL;) {
+            /* release: the magazine's contents before its publication;
+             * relaxed on failure: nothing read through the old head. */
+            m->next = atomic_load_explicit(&p->orphans, memory_order_relaxed);
+            while (!atomic_compare_exchange_weak_explicit(&p->orphans, &m->next, m,
+                                                          memory_order_release,
+                                                          memory_order_relaxed)) {
+            }
+        }
+    }
 }
+
 
 /* The calling thread's cache, entered again after the caller left it to lock
  * a shard. Allocates nothing: the thread already has its cache. */
@@ -645,6 +685,8 @@ void fm_objpool_put(fm_objpool *p, void *obj)
 static void fm__objpool_harvest(fm_objpool *p, struct fm__objharvest *h, size_t keep_empty)
 {
     fm__tc_drain(&p->tco, fm__objtc_harvest, h);
+    for (struct fm__mag *m, *list = fm__objpool_take_orphans(p); (m = fm__mag_pop(&list));)
+        fm__mag_push(m->n ? &h->full : &h->empty, m);
     for (int i = 0; i < p->nshards; i++) {
         struct fm__objshard *s = &p->shards[i];
         pthread_mutex_lock(&s->lock);
@@ -697,6 +739,86 @@ static int64_t fm__objpool_tick(fm__maint_client *c, int64_t now)
 
 /* ---- lifecycle ---- */
 
+/* Every pool, for fork (fork.c takes their locks in the library's order). */
+static pthread_mutex_t fm__objpool_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fm_objpool *fm__objpool_registry;
+
+static void fm__objpool_registry_add(fm_objpool *p)
+{
+    fm__atfork_init();
+    pthread_mutex_lock(&fm__objpool_registry_lock);
+    p->reg_prev = NULL;
+    p->reg_next = fm__objpool_registry;
+    if (p->reg_next)
+        p->reg_next->reg_prev = p;
+    fm__objpool_registry = p;
+    pthread_mutex_unlock(&fm__objpool_registry_lock);
+}
+
+static void fm__objpool_registry_remove(fm_objpool *p)
+{
+    pthread_mutex_lock(&fm__objpool_registry_lock);
+    if (p->reg_prev)
+        p->reg_prev->reg_next = p->reg_next;
+    else
+        fm__objpool_registry = p->reg_next;
+    if (p->reg_next)
+        p->reg_next->reg_prev = p->reg_prev;
+    pthread_mutex_unlock(&fm__objpool_registry_lock);
+}
+
+void fm__objpool_atfork_prepare_outer(void)
+{
+    pthread_mutex_lock(&fm__objpool_registry_lock);
+    for (fm_objpool *p = fm__objpool_registry; p; p = p->reg_next)
+        pthread_mutex_lock(&p->cycle_lock);
+}
+
+void fm__objpool_atfork_prepare_inner(void)
+{
+    for (fm_objpool *p = fm__objpool_registry; p; p = p->reg_next) {
+        for (int i = 0; i < p->nshards; i++)
+            pthread_mutex_lock(&p->shards[i].lock);
+        pthread_mutex_lock(&p->lock);
+    }
+}
+
+void fm__objpool_atfork_parent_inner(void)
+{
+    for (fm_objpool *p = fm__objpool_registry; p; p = p->reg_next) {
+        pthread_mutex_unlock(&p->lock);
+        for (int i = 0; i < p->nshards; i++)
+            pthread_mutex_unlock(&p->shards[i].lock);
+    }
+}
+
+void fm__objpool_atfork_parent_outer(void)
+{
+    for (fm_objpool *p = fm__objpool_registry; p; p = p->reg_next)
+        pthread_mutex_unlock(&p->cycle_lock);
+    pthread_mutex_unlock(&fm__objpool_registry_lock);
+}
+
+/* The child keeps every cached object. Its maintenance thread does not exist:
+ * the timer is disarmed, and the next put that caches something arms it
+ * (starting a maintenance thread in the child). */
+void fm__objpool_atfork_child_inner(void)
+{
+    for (fm_objpool *p = fm__objpool_registry; p; p = p->reg_next) {
+        for (int i = 0; i < p->nshards; i++)
+            pthread_mutex_init(&p->shards[i].lock, NULL);
+        pthread_mutex_init(&p->lock, NULL);
+        atomic_store(&p->armed, 0);
+    }
+}
+
+void fm__objpool_atfork_child_outer(void)
+{
+    for (fm_objpool *p = fm__objpool_registry; p; p = p->reg_next)
+        pthread_mutex_init(&p->cycle_lock, NULL);
+    pthread_mutex_init(&fm__objpool_registry_lock, NULL);
+}
+
 int fm_objpool_new(fm_objpool **out, const fm_objpool_opts *opts)
 {
     if (!out)
@@ -727,6 +849,7 @@ int fm_objpool_new(fm_objpool **out, const fm_objpool_opts *opts)
     pthread_mutex_init(&p->cycle_lock, NULL);
     p->interval_ns = o.cleanup_interval_ns == 0 ? FM__OBJ_DEFAULT_INTERVAL : o.cleanup_interval_ns;
     fm__tc_owner_init(&p->tco, sizeof(struct fm__objtc), fm__objtc_init, fm__objtc_flush);
+    fm__objpool_registry_add(p);
     if (p->interval_ns > 0) {
         p->maint.tick = fm__objpool_tick;
         fm__maint_register(&p->maint);
@@ -741,6 +864,7 @@ void fm_objpool_destroy(fm_objpool *p)
         return;
     if (p->interval_ns > 0)
         fm__maint_unregister(&p->maint); /* waits out a running tick */
+    fm__objpool_registry_remove(p);
     struct fm__objharvest h = {NULL, NULL};
     fm__objpool_harvest(p, &h, 0);
     fm__tc_owner_fini(&p->tco);

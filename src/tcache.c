@@ -35,12 +35,12 @@ static void fm__tc_heavy_barrier(void)
 
 static void fm__tc_thread_exit(void *table);
 
-static void fm__tc_atfork_prepare(void)
+void fm__tc_atfork_prepare(void)
 {
     pthread_mutex_lock(&fm__tc_lock);
 }
 
-static void fm__tc_atfork_parent(void)
+void fm__tc_atfork_parent(void)
 {
     pthread_mutex_unlock(&fm__tc_lock);
 }
@@ -51,7 +51,7 @@ static void fm__tc_atfork_parent(void)
  * its busy bit is cleared here, or drains would wait for it forever. (Its
  * operation is lost half-done: at worst one object is forgotten, none is
  * handed out twice, since the thread that held it does not exist here.) */
-static void fm__tc_atfork_child(void)
+void fm__tc_atfork_child(void)
 {
     pthread_mutex_init(&fm__tc_lock, NULL);
     for (struct fm__tc_owner *o = fm__tc_owners; o; o = o->next_owner)
@@ -73,13 +73,13 @@ static void fm__tc_setup(void)
         fm__tc_fenced = 1;
     if (pthread_key_create(&fm__tc_key, fm__tc_thread_exit) != 0)
         fm__die("no pthread key left for the thread caches");
-    pthread_atfork(fm__tc_atfork_prepare, fm__tc_atfork_parent, fm__tc_atfork_child);
 }
 
 void fm__tc_owner_init(struct fm__tc_owner *o, size_t payload_size,
                        void (*init)(struct fm__tc_owner *, void *),
                        void (*flush)(struct fm__tc_owner *, void *))
 {
+    fm__atfork_init();
     pthread_once(&fm__tc_once, fm__tc_setup);
     o->id = atomic_fetch_add_explicit(&fm__tc_next_id, 1, memory_order_relaxed);
     o->slot = (unsigned)(o->id % FM__TC_SLOTS);

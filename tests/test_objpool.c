@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/wait.h>
 
 /* ---- hooks that count ---- */
 
@@ -429,6 +430,97 @@ FM_TEST(short_lived_threads_reuse_caches)
     FM_CHECK_EQ(atomic_load(&h.made), 1); /* each thread got the one object back */
     fm_objpool_destroy(p);
     FM_CHECK_EQ(atomic_load(&h.freed), 1);
+}
+
+/* ---- fork ---- */
+
+struct hammer {
+    fm_objpool *p;
+    atomic_int stop;
+};
+
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    void *v[200];
+    for (unsigned r = 0; !atomic_load(&h->stop); r++) {
+        int n = 1 + (int)(r % 200);
+        for (int i = 0; i < n; i++)
+            v[i] = fm_objpool_get(h->p);
+        for (int i = 0; i < n; i++)
+            fm_objpool_put(h->p, v[i]);
+        if (r % 50 == 0)
+            fm_objpool_cleanup(h->p);
+    }
+    return NULL;
+}
+
+/* ThreadSanitizer cannot start threads in the child of a multi-threaded
+ * fork: under it the child uses the inherited pool only, with no timer (so it
+ * starts no maintenance thread), which still shows that no lock was
+ * inherited held. */
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_BUILD 1
+#else
+#define TSAN_BUILD 0
+#endif
+
+/* In the child: the inherited pool works, and a new pool's timer runs. */
+static int child_uses_pools(fm_objpool *inherited)
+{
+    void *v[300];
+    for (int i = 0; i < 300; i++)
+        if (!(v[i] = fm_objpool_get(inherited)))
+            return 1;
+    for (int i = 0; i < 300; i++)
+        fm_objpool_put(inherited, v[i]);
+    fm_objpool_cleanup(inherited);
+    fm_objpool_cleanup(inherited);
+    if (TSAN_BUILD)
+        return 0;
+    struct hooks h = {0};
+    fm_objpool *fresh = hooked_pool(&h, 5 * 1000 * 1000);
+    for (int i = 0; i < 10; i++)
+        v[i] = fm_objpool_get(fresh);
+    for (int i = 0; i < 10; i++)
+        fm_objpool_put(fresh, v[i]);
+    if (!FM_WAIT_UNTIL(atomic_load(&h.freed) == 10, 10000))
+        return 2;
+    fm_objpool_destroy(fresh);
+    fm_objpool_destroy(inherited);
+    return 0;
+}
+
+FM_TEST(fork_while_threads_use_the_pool_leaves_a_working_child)
+{
+    fm_objpool_opts o = {.obj_size = 40, .cleanup_interval_ns = TSAN_BUILD ? -1 : 1000 * 1000};
+    struct hammer h = {0};
+    FM_CHECK_EQ(fm_objpool_new(&h.p, &o), 0);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        FM_CHECK_EQ(pthread_create(&th[i], NULL, hammer_main, &h), 0);
+    for (int k = 0; k < 20; k++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        FM_CHECK(pid >= 0);
+        if (pid == 0)
+            _exit(child_uses_pools(h.p));
+        int status = 0;
+        int64_t deadline = fm_test_now_ns() + 30 * 1000000000LL;
+        while (waitpid(pid, &status, WNOHANG) == 0) {
+            if (fm_test_now_ns() > deadline) {
+                kill(pid, SIGKILL);
+                FM_FAIL("child %d hung (a lock inherited held?)", k);
+            }
+            fm_test_sleep_ms(1);
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            FM_FAIL("child %d failed: status %#x", k, status);
+    }
+    atomic_store(&h.stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    fm_objpool_destroy(h.p);
 }
 
 /* ---- statistics ---- */
