@@ -15,15 +15,17 @@
  *
  * | state                          | guarded by                     | touched by               |
  * |--------------------------------|--------------------------------|--------------------------|
- * | fm__objtc.n, limit, obj, spare | the thread-cache bracket       | its thread; drains; the  |
- * |                                | (tcache.h)                     | thread-exit flush        |
- * | fm__objtc.hits / puts          | single writer (its thread),    | its thread writes,       |
- * |                                | relaxed load + store           | stats read               |
+ * | a thread cache's word (count   | written by its thread only, in | its thread; drains and   |
+ * | of objects, puts)              | the store that ends a bracket  | stats read it            |
+ * | fm__objtc.limit, moved_in/out, | the thread-cache bracket       | its thread; drains; the  |
+ * | obj, spare                     | (tcache.h): one holder at once;| thread-exit flush; stats |
+ * |                                | relaxed atomics where stats    | read the counters        |
+ * |                                | read them                      |                          |
  * | fm__objshard.full / empty      | the shard's lock               | slow paths, cycles,      |
- * |                                |                                | flush, destroy           |
+ * |                                |                                | destroy                  |
  * | victims                        | fm_objpool.lock                | get slow path, cycles    |
-| orphans                        | lock-free: CAS push, exchange  | thread-exit flush; take  |
-|                                | of the whole list              | paths, cycles, destroy   |
+ * | orphans                        | lock-free: CAS push, exchange  | thread-exit flush; take  |
+ * |                                | of the whole list              | paths, cycles, destroy   |
  * | a magazine not on any list     | its holder alone               |                          |
  * | counters (hits_shared, ...)    | atomic RMW, relaxed            | anyone                   |
  * | armed, activity                | seq_cst (Dekker pair below)    | slow paths, the tick     |
@@ -108,11 +110,12 @@ struct fm_objpool {
 
     fm__maint_client maint;
     int64_t interval_ns; /* <0: no timer */
-    /* armed: a tick is requested or running. activity: bumped by every
-     * magazine install. The tick clears armed and then re-reads activity; a
-     * slow path bumps activity and then reads armed; both seq_cst, so one of
-     * them sees the other and the timer is never left off with something
-     * cached. */
+    /* armed: a tick is requested or running. activity: bumped by every slow
+     * path that caches objects where cycles will age them (the first put
+     * after a drain, a magazine pushed to a shard). The tick clears armed and
+     * then re-reads activity; a slow path bumps activity and then reads
+     * armed; both seq_cst, so one of them sees the other and the timer is
+     * never left off with something cached. */
     _Atomic int armed;
     _Atomic uint64_t activity;
 
@@ -680,11 +683,11 @@ void fm_objpool_put(fm_objpool *p, void *obj)
         fm__objpool_put_reset(p, obj);
 }
 
-/* Takes every cached object: thread caches, then shards (their full lists;
- * with keep_empty, a few empties stay for the next puts). */
-static void fm__objpool_harvest(fm_objpool *p, struct fm__objharvest *h, size_t keep_empty)
+/* Takes every cached object outside the thread caches: orphans, then shards
+ * (their full lists; with keep_empty, a few empties stay for the next puts). */
+static void fm__objpool_harvest_shared(fm_objpool *p, struct fm__objharvest *h,
+                                       size_t keep_empty)
 {
-    fm__tc_drain(&p->tco, fm__objtc_harvest, h);
     for (struct fm__mag *m, *list = fm__objpool_take_orphans(p); (m = fm__mag_pop(&list));)
         fm__mag_push(m->n ? &h->full : &h->empty, m);
     for (int i = 0; i < p->nshards; i++) {
@@ -707,7 +710,8 @@ static int fm__objpool_cycle(fm_objpool *p)
 {
     struct fm__objharvest h = {NULL, NULL};
     pthread_mutex_lock(&p->cycle_lock);
-    fm__objpool_harvest(p, &h, FM__OBJ_KEEP_EMPTY);
+    fm__tc_drain(&p->tco, fm__objtc_harvest, &h);
+    fm__objpool_harvest_shared(p, &h, FM__OBJ_KEEP_EMPTY);
     pthread_mutex_lock(&p->lock);
     struct fm__mag *old = p->victims;
     p->victims = h.full;
@@ -865,9 +869,13 @@ void fm_objpool_destroy(fm_objpool *p)
     if (p->interval_ns > 0)
         fm__maint_unregister(&p->maint); /* waits out a running tick */
     fm__objpool_registry_remove(p);
+    /* Threads may still exit meanwhile: their flush pushes orphans until
+     * fm__tc_owner_fini, after which their caches no longer name this pool;
+     * so the orphans are taken after it. */
     struct fm__objharvest h = {NULL, NULL};
-    fm__objpool_harvest(p, &h, 0);
+    fm__tc_drain(&p->tco, fm__objtc_harvest, &h);
     fm__tc_owner_fini(&p->tco);
+    fm__objpool_harvest_shared(p, &h, 0);
     fm__mags_free(p, p->victims);
     fm__mags_free(p, h.full);
     fm__mags_free(p, h.empty);
