@@ -184,74 +184,30 @@ static void start_line(struct loop *l)
         ;
 }
 
+/* Gets an object and writes its first byte (the workload's one write); NULL
+ * (counted) if the system had none to give. */
+static void *get_and_write(struct loop *l, long i)
+{
+    volatile char *obj = l->sys->get(l->ctx);
+    if (!obj) {
+        l->null_gets++;
+        return NULL;
+    }
+    obj[0] = (char)i;
+    return (void *)obj;
+}
+
 static void *pairs_main(void *arg)
 {
     struct loop *l = arg;
     start_line(l);
     for (long i = 0; i < pairs; i++) {
-        volatile char *obj = l->sys->get(l->ctx);
-        if (!obj) {
-            l->null_gets++;
+        void *obj = get_and_write(l, i);
+        if (!obj)
             return NULL;
-        }
-        obj[0] = (char)i; /* the workload's one write */
-        l->sys->put(l->ctx, (void *)obj);
+        l->sys->put(l->ctx, obj);
     }
     return NULL;
-}
-
-/* Runs body on nthreads threads (this one included) and returns the wall
- * seconds from the start line to the last join, or a negative errno. */
-static double run_threads(const struct obj_system *sys, void *ctx, int nthreads,
-                          void *(*body)(void *), struct loop *loops)
-{
-    atomic_int ready = 0;
-    pthread_t th[2];
-    for (int i = 0; i < nthreads; i++)
-        loops[i] = (struct loop){sys, ctx, &ready, nthreads, 0};
-    for (int i = 1; i < nthreads; i++) {
-        int rc = pthread_create(&th[i], NULL, body, &loops[i]);
-        if (rc != 0)
-            return -rc;
-    }
-    while (atomic_load(&ready) < nthreads - 1)
-        ;
-    double t0 = monotonic_seconds();
-    body(&loops[0]);
-    for (int i = 1; i < nthreads; i++)
-        pthread_join(th[i], NULL);
-    return monotonic_seconds() - t0;
-}
-
-static void run_pairs(const struct bench_system *bs, int nthreads, struct run_result *out)
-{
-    const struct obj_system *sys = bs->impl;
-    void *ctx;
-    int rc = sys->create(&ctx);
-    if (rc != 0) {
-        bench_fail(out, "create", rc);
-        return;
-    }
-    struct loop loops[2];
-    double wall = run_threads(sys, ctx, nthreads, pairs_main, loops);
-    if (wall < 0)
-        bench_fail(out, "pthread_create", (int)wall);
-    for (int i = 0; i < nthreads; i++)
-        if (loops[i].null_gets)
-            bench_fail(out, "get", -ENOMEM);
-    out->values[O1_NS_PER_PAIR] = wall * 1e9 / (double)pairs;
-    bench_publish(out);
-    sys->destroy(ctx);
-}
-
-static void run_o1(const struct bench_system *bs, struct run_result *out)
-{
-    run_pairs(bs, 2, out);
-}
-
-static void run_o1s(const struct bench_system *bs, struct run_result *out)
-{
-    run_pairs(bs, 1, out);
 }
 
 /* The O1h ring: one producer, one consumer, indices only ever grow. */
@@ -267,17 +223,11 @@ static void *handoff_producer(void *arg)
     struct loop *l = arg;
     start_line(l);
     for (long i = 0; i < pairs; i++) {
-        volatile char *obj = l->sys->get(l->ctx);
-        if (!obj) {
-            l->null_gets++;
-            obj = NULL;
-        } else {
-            obj[0] = (char)i;
-        }
+        void *obj = get_and_write(l, i); /* NULL goes through too: the consumer skips it */
         /* acquire: the consumer is done with the slot before we reuse it */
         while (i - atomic_load_explicit(&ring.tail, memory_order_acquire) >= RING)
             ;
-        ring.slot[i % RING] = (void *)obj;
+        ring.slot[i % RING] = obj;
         atomic_store_explicit(&ring.head, i + 1, memory_order_release);
     }
     return NULL;
@@ -299,7 +249,11 @@ static void *handoff_consumer(void *arg)
     return NULL;
 }
 
-static void run_o1h(const struct bench_system *bs, struct run_result *out)
+/* Runs body[i] on thread i (thread 0 is this one) from a common start line
+ * and publishes ns per pair: wall from the start line to the last join,
+ * divided by the pairs (or objects) of one thread. */
+static void run_threads(const struct bench_system *bs, int nthreads, void *(*const *body)(void *),
+                        struct run_result *out)
 {
     const struct obj_system *sys = bs->impl;
     void *ctx;
@@ -309,22 +263,49 @@ static void run_o1h(const struct bench_system *bs, struct run_result *out)
         return;
     }
     atomic_int ready = 0;
-    struct loop prod = {sys, ctx, &ready, 2, 0}, cons = prod;
-    pthread_t th;
-    rc = pthread_create(&th, NULL, handoff_producer, &prod);
-    if (rc != 0) {
-        bench_fail(out, "pthread_create", -rc);
-        return;
+    struct loop loops[2];
+    pthread_t th[2];
+    for (int i = 0; i < nthreads; i++)
+        loops[i] = (struct loop){sys, ctx, &ready, nthreads, 0};
+    for (int i = 1; i < nthreads; i++) {
+        rc = pthread_create(&th[i], NULL, body[i], &loops[i]);
+        if (rc != 0) {
+            bench_fail(out, "pthread_create", -rc);
+            return;
+        }
     }
-    double t0 = monotonic_seconds(); /* this thread consumes, the new one produces */
-    handoff_consumer(&cons);
-    pthread_join(th, NULL);
+    while (atomic_load(&ready) < nthreads - 1)
+        ;
+    double t0 = monotonic_seconds();
+    body[0](&loops[0]);
+    for (int i = 1; i < nthreads; i++)
+        pthread_join(th[i], NULL);
     double wall = monotonic_seconds() - t0;
-    if (prod.null_gets)
-        bench_fail(out, "get", -ENOMEM);
+    for (int i = 0; i < nthreads; i++)
+        if (loops[i].null_gets)
+            bench_fail(out, "get", -ENOMEM);
     out->values[O1_NS_PER_PAIR] = wall * 1e9 / (double)pairs;
     bench_publish(out);
     sys->destroy(ctx);
+}
+
+static void run_o1(const struct bench_system *bs, struct run_result *out)
+{
+    static void *(*const body[2])(void *) = {pairs_main, pairs_main};
+    run_threads(bs, 2, body, out);
+}
+
+static void run_o1s(const struct bench_system *bs, struct run_result *out)
+{
+    static void *(*const body[1])(void *) = {pairs_main};
+    run_threads(bs, 1, body, out);
+}
+
+/* This thread consumes, the new one produces. */
+static void run_o1h(const struct bench_system *bs, struct run_result *out)
+{
+    static void *(*const body[2])(void *) = {handoff_consumer, handoff_producer};
+    run_threads(bs, 2, body, out);
 }
 
 static void describe_o1(char *buf, size_t len)
