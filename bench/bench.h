@@ -9,6 +9,8 @@
  *   workloads_obj.c   the O1 drivers and the object systems
  *   systems.c         the pools: formica in its two modes and the baselines
  *   baseline_pools.c  the in-tree baselines: thread per task, mutex pool
+ *   workloads_buf.c   the O2-O4 drivers (buffers)
+ *   systems_buf.c     the buffer systems: formica's fm_bufpool, malloc
  */
 #ifndef FORMICA_BENCH_H
 #define FORMICA_BENCH_H
@@ -53,6 +55,17 @@ struct system_list {
 };
 
 extern const struct system_list pool_systems;
+
+/* A buffer allocator behind one interface (O2-O4). get returns NULL on
+ * failure; put takes what get returned. */
+struct buf_system {
+    int (*create)(void **pool); /* 0 or a negative errno */
+    void *(*get)(void *pool, size_t size);
+    void (*put)(void *pool, void *buf);
+    void (*destroy)(void *pool);
+};
+
+extern const struct system_list buf_systems;
 
 /* Baselines (baseline_pools.c). */
 int mutex_pool_create(const struct pool_config *cfg, void **pool);
@@ -121,6 +134,8 @@ extern const struct workload workload_o1, workload_o1s, workload_o1h;
 
 /* Marks the run failed with "what: strerror(-rc)"; keeps the first cause. */
 void bench_fail(struct run_result *out, const char *what, int rc);
+void buf_workloads_configure(bool quick); /* O2-O4 */
+extern const struct workload workload_o2, workload_o3, workload_o4;
 
 /* Sends the child's figures to the parent (main.c); later calls are ignored. */
 void bench_publish(const struct run_result *result);

@@ -5,6 +5,10 @@
 
 #include "bufpool_internal.h"
 
+/* The paths off the thread-cache fast path stay out of line, so that get and
+ * put save no registers and set up no frame for them. */
+#define FM__BUF_SLOW __attribute__((noinline, cold))
+
 /* A counter only its thread writes: a relaxed load and store, no RMW. Readers
  * (stats, the tick) see some recent value, which is all they need. */
 static inline void fm__buf_bump(_Atomic uint64_t *n)
@@ -84,7 +88,7 @@ void fm_bufpool_destroy(fm_bufpool *b)
 
 /* [length word, padding][header][buffer]: a direct buffer starts 32 bytes
  * into its own mapping, and its header counts the mapping's pages. */
-static void *fm__buf_direct_get(fm_bufpool *b, size_t size)
+FM__BUF_SLOW static void *fm__buf_direct_get(fm_bufpool *b, size_t size)
 {
     size_t page = fm__page_size();
     size_t len = size <= SIZE_MAX - 2 * FM__BUF_HDR - page
@@ -109,7 +113,7 @@ static size_t fm__buf_direct_len(const struct fm__buf_hdr *h)
     return (size_t)h->cls * fm__page_size();
 }
 
-static void fm__buf_direct_put(fm_bufpool *b, struct fm__buf_hdr *h)
+FM__BUF_SLOW static void fm__buf_direct_put(fm_bufpool *b, struct fm__buf_hdr *h)
 {
     size_t len = fm__buf_direct_len(h);
     fm__os_unmap((char *)h - FM__BUF_HDR, len);
@@ -131,7 +135,7 @@ static void *fm__buf_hand_out(fm_bufpool *b, struct fm__buf_hdr *h, unsigned c, 
 }
 
 /* The thread cache had nothing (counted), or the thread has none (not yet). */
-static void *fm__buf_get_slow(fm_bufpool *b, unsigned c, int counted)
+FM__BUF_SLOW static void *fm__buf_get_slow(fm_bufpool *b, unsigned c, int counted)
 {
     if (!counted) {
         struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
@@ -167,11 +171,14 @@ void *fm_bufpool_get(fm_bufpool *b, size_t size)
     fm__buf_bump(&q->gets);
     /* relaxed: only this thread writes n while it is in its bracket. */
     uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
-    struct fm__buf_hdr *h = n ? q->v[n - 1] : NULL;
-    if (FM__LIKELY(h))
-        atomic_store_explicit(&q->n, n - 1, memory_order_relaxed);
+    if (FM__UNLIKELY(!n)) {
+        fm__tc_leave(t);
+        return fm__buf_get_slow(b, c, 1);
+    }
+    struct fm__buf_hdr *h = q->v[n - 1];
+    atomic_store_explicit(&q->n, n - 1, memory_order_relaxed);
     fm__tc_leave(t);
-    return FM__LIKELY(h) ? fm__buf_hand_out(b, h, c, 0) : fm__buf_get_slow(b, c, 1);
+    return fm__buf_hand_out(b, h, c, 0);
 }
 
 /* ---- put ---- */
@@ -186,7 +193,7 @@ static void fm__buf_check_put(const fm_bufpool *b, const struct fm__buf_hdr *h, 
 
 /* The thread's cache of class c is full: the older half (and at least one)
  * goes to the central store, then h takes its place. */
-static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c,
+FM__BUF_SLOW static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c,
                           struct fm__buf_hdr *h)
 {
     struct fm__buf_tcc *q = &t->cls[c];
@@ -203,7 +210,7 @@ static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c,
 }
 
 /* No cache for this thread yet (or no memory for one). */
-static void fm__buf_put_slow(fm_bufpool *b, unsigned c, struct fm__buf_hdr *h)
+FM__BUF_SLOW static void fm__buf_put_slow(fm_bufpool *b, unsigned c, struct fm__buf_hdr *h)
 {
     struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
     if (t) {

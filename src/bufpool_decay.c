@@ -13,7 +13,8 @@
  * Either the tick sees the block (then it keeps ticking), or the put's load
  * comes after the tick's store of 0 (then the put asks for a tick): the tc
  * bracket and the class lock each order the two sides, so a cached block
- * never waits for a tick that nobody asked for.
+ * never waits for a tick that nobody asked for. Hence the invariant: while a
+ * thread cache or an aged list holds a block, a tick is pending or running.
  */
 #include "bufpool_internal.h"
 
@@ -31,20 +32,21 @@ void fm__buf_tc_init(struct fm__tc_owner *o, void *payload)
 }
 
 /* Moves every block of t into the store, as last used at stamp. The cache is
- * held (drain) or its thread is gone (flush). */
-static int fm__buf_tc_empty(struct fm_bufpool *b, struct fm__buf_tcache *t, int64_t stamp)
+ * held (drain) or its thread is gone (flush). No arming is needed: while a
+ * thread cache holds blocks, a tick is pending (the handshake above), and it
+ * will find them in the store. (Arming here would also take the maint lock
+ * under the tc lock, an order fork handlers may take the other way round.) */
+static void fm__buf_tc_empty(struct fm_bufpool *b, struct fm__buf_tcache *t, int64_t stamp)
 {
-    int aged = 0;
     for (unsigned c = 0; c < b->nclasses; c++) {
         struct fm__buf_tcc *q = &t->cls[c];
         /* relaxed: we hold the cache, nobody else writes n now. */
         uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
         if (n) {
-            aged |= fm__buf_store_put(b, c, q->v, n, stamp);
+            fm__buf_store_put(b, c, q->v, n, stamp);
             atomic_store_explicit(&q->n, 0, memory_order_relaxed);
         }
     }
-    return aged;
 }
 
 /* Thread exit or eviction: blocks to the store, counters to the classes, the
@@ -53,7 +55,7 @@ void fm__buf_tc_flush(struct fm__tc_owner *o, void *payload)
 {
     struct fm_bufpool *b = fm__buf_of_owner(o);
     struct fm__buf_tcache *t = payload;
-    int aged = fm__buf_tc_empty(b, t, fm__now_coarse_ns());
+    fm__buf_tc_empty(b, t, fm__now_coarse_ns());
     for (unsigned c = 0; c < b->nclasses; c++) {
         struct fm__buf_tcc *q = &t->cls[c];
         /* relaxed: statistics; the tc lock orders them against stats' visit. */
@@ -66,8 +68,6 @@ void fm__buf_tc_flush(struct fm__tc_owner *o, void *payload)
     }
     t->seen_ops = 0;
     t->active_at = 0;
-    if (aged)
-        fm__buf_arm(b);
 }
 
 void fm__buf_arm(struct fm_bufpool *b)
@@ -140,9 +140,7 @@ int64_t fm__buf_tick(fm__maint_client *m, int64_t now)
 
 static void fm__buf_drain_one(void *payload, void *ctx)
 {
-    struct fm_bufpool *b = ctx;
-    if (fm__buf_tc_empty(b, payload, fm__now_coarse_ns()))
-        fm__buf_arm(b);
+    fm__buf_tc_empty(ctx, payload, fm__now_coarse_ns());
 }
 
 void fm__buf_drain_all(struct fm_bufpool *b)

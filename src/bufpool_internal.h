@@ -29,7 +29,8 @@
  * | destroy                           | nothing on this pool          | maint lock, tc, class  |
  *
  * Lock order: tc lock -> class lock; a class lock is never held while taking
- * another lock, entering a thread cache or calling into the maintenance layer.
+ * another lock, entering a thread cache or calling into the maintenance layer,
+ * and the maint lock (fm__buf_arm) is taken with no lock of ours held.
  * The OS calls (mmap, munmap) happen outside every lock but the tc lock.
  */
 #ifndef FM_BUFPOOL_INTERNAL_H

@@ -1,6 +1,5 @@
 /* Helpers shared by the buffer-pool tests: pools that must be created, stats
- * snapshots, the process's resident set, patterns written into buffers, and
- * a child process that must die with a given message. */
+ * snapshots, the process's resident set, patterns written into buffers. */
 #ifndef FM_BUFPOOL_TEST_UTIL_H
 #define FM_BUFPOOL_TEST_UTIL_H
 
@@ -80,43 +79,6 @@ static inline void tag_set(unsigned char *buf, size_t n, uint64_t seed)
 static inline bool tag_ok(const unsigned char *buf, size_t n, uint64_t seed)
 {
     return buf[0] == (unsigned char)seed && (n <= 1 || buf[n - 1] == (unsigned char)(seed >> 8));
-}
-
-/* Runs fn in a child process that must die of SIGABRT with want in its
- * stderr. The child's stderr goes through a pipe into this check. */
-static inline void expect_abort(void (*fn)(void), const char *want)
-{
-    int fds[2];
-    FM_CHECK(pipe(fds) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    FM_CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        fn();
-        _exit(0); /* not reached when the pool aborts */
-    }
-    close(fds[1]);
-    char out[4096];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof out - 1 && (r = read(fds[0], out + len, sizeof out - 1 - len)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            break;
-        len += (size_t)r;
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-        FM_FAIL("child was not aborted (status 0x%x); its stderr: %s", status, out);
-    if (!strstr(out, want))
-        FM_FAIL("abort message lacks \"%s\": %s", want, out);
 }
 
 #endif /* FM_BUFPOOL_TEST_UTIL_H */

@@ -94,6 +94,57 @@ static inline void fm_test_sleep_ms(int ms)
         fm_ok_;                                                                          \
     })
 
+/* A fast pseudo-random generator (xorshift64*) for tests that draw their
+ * schedule from a seed; *s must start non-zero. */
+static inline uint64_t fm_test_rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Runs fn in a child process that must die of SIGABRT with want in what it
+ * wrote to stderr (which this check reads through a pipe). A child that
+ * returns from fn exits with 0 and fails the check. */
+static inline void fm_test_expect_abort(void (*fn)(void), const char *want)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        FM_FAIL("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        FM_FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        fn();
+        _exit(0);
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof out - 1 && (r = read(fds[0], out + len, sizeof out - 1 - len)) != 0) {
+        if (r < 0 && errno != EINTR)
+            break;
+        len += r > 0 ? (size_t)r : 0;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+        FM_FAIL("child was not aborted (status 0x%x); its stderr: %s", status, out);
+    if (!strstr(out, want))
+        FM_FAIL("the abort message lacks \"%s\": %s", want, out);
+}
+
 static int fm_test_run_one(const struct fm_test_case *tc, int timeout_s)
 {
     fflush(NULL);

@@ -8,6 +8,8 @@
  */
 #include "bufpool_test_util.h"
 
+#include <dirent.h>
+
 #define DECAY_NS 100000000 /* 100 ms */
 #define WAIT_MS 5000
 
@@ -364,6 +366,70 @@ FM_TEST(decay_returns_small_classes)
     fm_bufpool_destroy(b);
 }
 
+/* Context switches of the thread named name (from its /proc status), or -1
+ * if there is no such thread. */
+static long thread_switches(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    long found = -1;
+    struct dirent *e;
+    while (d && found < 0 && (e = readdir(d))) {
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int named = 0;
+        long vol = -1, invol = -1;
+        while (fgets(line, sizeof line, f)) {
+            char comm[64];
+            if (sscanf(line, "Name: %63s", comm) == 1)
+                named = strcmp(comm, name) == 0;
+            sscanf(line, "voluntary_ctxt_switches: %ld", &vol);
+            sscanf(line, "nonvoluntary_ctxt_switches: %ld", &invol);
+        }
+        fclose(f);
+        if (named)
+            found = vol + invol;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The count of thread name once it has not changed for 20 ms (the last tick
+ * may still be on its way back to sleep), waiting at most about 5 s; -1 if it
+ * never settles. */
+static long settled_switches(const char *name)
+{
+    for (int i = 0; i < WAIT_MS / 20; i++) {
+        long n = thread_switches(name);
+        fm_test_sleep_ms(20);
+        if (n >= 0 && thread_switches(name) == n)
+            return n;
+    }
+    return -1;
+}
+
+/* Once everything has decayed the maintenance thread sleeps: no tick for a
+ * pool with nothing cached (a pool still ticking would wake it every 12.5 ms,
+ * decay / 8, so 24 times in the 300 ms watched). A put wakes it again. */
+FM_TEST(maintenance_thread_sleeps_once_nothing_is_cached)
+{
+    fm_bufpool_opts o = {.decay_ns = DECAY_NS};
+    fm_bufpool *b = new_bufpool(&o);
+    fm_bufpool_put(b, fm_bufpool_get(b, 200000));
+    FM_CHECK(FM_WAIT_UNTIL(bufpool_stats(b).bytes_mapped == 0, WAIT_MS));
+    long before = settled_switches("fm-maint");
+    FM_CHECK(before >= 0);
+    fm_test_sleep_ms(300);
+    FM_CHECK_EQ(thread_switches("fm-maint"), before);
+    fm_bufpool_put(b, fm_bufpool_get(b, 200000)); /* cached again: decays again */
+    FM_CHECK(FM_WAIT_UNTIL(bufpool_stats(b).bytes_mapped == 0, WAIT_MS));
+    FM_CHECK(thread_switches("fm-maint") > before);
+    fm_bufpool_destroy(b);
+}
+
 FM_TEST(negative_decay_keeps_the_cache)
 {
     fm_bufpool_opts o = {.decay_ns = -1};
@@ -476,14 +542,14 @@ static void put_to_other_pool(void)
 
 FM_TEST(foreign_put_aborts)
 {
-    expect_abort(put_malloced, "not a live buffer of this pool");
-    expect_abort(put_to_other_pool, "not a live buffer of this pool");
+    fm_test_expect_abort(put_malloced, "not a live buffer of this pool");
+    fm_test_expect_abort(put_to_other_pool, "not a live buffer of this pool");
 }
 
 FM_TEST(double_put_aborts)
 {
-    expect_abort(put_twice, "already put back (double put)");
-    expect_abort(put_large_twice, "already put back (double put)");
+    fm_test_expect_abort(put_twice, "already put back (double put)");
+    fm_test_expect_abort(put_large_twice, "already put back (double put)");
 }
 
 FM_TEST_MAIN()

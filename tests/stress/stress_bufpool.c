@@ -20,16 +20,6 @@
 #define HELD 16
 #define SLOTS 8
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 struct held {
     unsigned char *p;
     size_t size;
@@ -61,7 +51,7 @@ struct worker {
 /* Small, large and direct sizes, some on class edges. */
 static size_t pick_size(struct worker *k)
 {
-    uint64_t r = rng_next(&k->rng);
+    uint64_t r = fm_test_rng_next(&k->rng);
     switch (r % 8) {
     case 0:
         return (size_t)(r >> 8) % 64;
@@ -81,7 +71,7 @@ static void take(struct worker *k, size_t size)
         FM_FAIL("get(%zu) failed: errno %d", size, errno);
     if (fm_bufpool_usable_size(k->w->b, p) < size)
         FM_FAIL("usable_size %zu < %zu", fm_bufpool_usable_size(k->w->b, p), size);
-    struct held h = {p, size ? size : 1, rng_next(&k->rng)};
+    struct held h = {p, size ? size : 1, fm_test_rng_next(&k->rng)};
     tag_set(p, h.size, h.tag);
     k->held[k->n++] = h;
     atomic_fetch_add_explicit(&k->w->gets, 1, memory_order_relaxed);
@@ -96,7 +86,7 @@ static void give_back(struct worker *k, struct held h)
 
 static struct held drop_one(struct worker *k)
 {
-    int i = (int)(rng_next(&k->rng) % (uint64_t)k->n);
+    int i = (int)(fm_test_rng_next(&k->rng) % (uint64_t)k->n);
     struct held h = k->held[i];
     k->held[i] = k->held[--k->n];
     return h;
@@ -105,7 +95,7 @@ static struct held drop_one(struct worker *k)
 /* Swaps one of ours with a slot's content (either may be empty). */
 static void exchange(struct worker *k)
 {
-    struct slot *s = &k->w->slot[rng_next(&k->rng) % SLOTS];
+    struct slot *s = &k->w->slot[fm_test_rng_next(&k->rng) % SLOTS];
     struct held mine = k->n ? drop_one(k) : (struct held){0};
     pthread_mutex_lock(&s->mu);
     struct held theirs = s->h;
@@ -119,7 +109,7 @@ static void *worker_main(void *arg)
 {
     struct worker *k = arg;
     for (long i = 0; i < k->w->iters; i++) {
-        uint64_t r = rng_next(&k->rng) % 16;
+        uint64_t r = fm_test_rng_next(&k->rng) % 16;
         if (r < 7 && k->n < HELD)
             take(k, pick_size(k));
         else if (r < 15 && k->n > 0)

@@ -26,21 +26,9 @@
 
 #define NSUB 4
 
-/* ---- random numbers ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 static int rng_range(uint64_t *s, int lo, int hi) /* [lo, hi] */
 {
-    return lo + (int)(rng_next(s) % (uint64_t)(hi - lo + 1));
+    return lo + (int)(fm_test_rng_next(s) % (uint64_t)(hi - lo + 1));
 }
 
 static uint64_t case_seed(void)
@@ -111,7 +99,7 @@ static void stress_task(void *arg)
     if (atomic_fetch_add(&R.runs[id], 1) != 0)
         FM_FAIL("task %zu ran twice", id);
     uint64_t s = id * 0x9E3779B97F4A7C15ULL + 1;
-    int spin = (int)(rng_next(&s) % 300);
+    int spin = (int)(fm_test_rng_next(&s) % 300);
     for (volatile int i = 0; i < spin; i++) {
     }
     if (id % 13 == 0)

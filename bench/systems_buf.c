@@ -1,0 +1,63 @@
+/* The buffer systems of O2-O4: formica's fm_bufpool with its defaults, and
+ * glibc's malloc/free. */
+#include <stdlib.h>
+
+#include "bench.h"
+
+static int bufpool_create(void **pool)
+{
+    fm_bufpool *b;
+    int rc = fm_bufpool_new(&b, NULL);
+    if (rc == 0)
+        *pool = b;
+    return rc;
+}
+
+static void *bufpool_get(void *pool, size_t size)
+{
+    return fm_bufpool_get(pool, size);
+}
+
+static void bufpool_put(void *pool, void *buf)
+{
+    fm_bufpool_put(pool, buf);
+}
+
+static void bufpool_destroy(void *pool)
+{
+    fm_bufpool_destroy(pool);
+}
+
+static int malloc_create(void **pool)
+{
+    *pool = NULL;
+    return 0;
+}
+
+static void *malloc_get(void *pool, size_t size)
+{
+    (void)pool;
+    return malloc(size);
+}
+
+static void malloc_put(void *pool, void *buf)
+{
+    (void)pool;
+    free(buf);
+}
+
+static void malloc_destroy(void *pool)
+{
+    (void)pool;
+}
+
+static const struct buf_system bufpool = {bufpool_create, bufpool_get, bufpool_put,
+                                          bufpool_destroy};
+static const struct buf_system glibc = {malloc_create, malloc_get, malloc_put, malloc_destroy};
+
+static const struct bench_system buf_system_v[] = {
+    {"formica-bufpool", true, &bufpool},
+    {"malloc", false, &glibc},
+};
+const struct system_list buf_systems = {buf_system_v,
+                                        (int)(sizeof buf_system_v / sizeof buf_system_v[0])};
