@@ -553,35 +553,6 @@ FM_TEST(stats_json_is_one_line_with_every_counter)
 /* ---- debug-build misuse checks ---- */
 
 #ifdef FM_DEBUG
-/* Runs fn in a child and checks that it aborts with msg on stderr. */
-static void expect_abort(void (*fn)(void), const char *msg)
-{
-    int fds[2];
-    FM_CHECK_EQ(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    FM_CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
-    char out[1024] = {0};
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0)
-        got += (size_t)n;
-    close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-        FM_FAIL("child did not abort (status %#x); it said: %s", status, out);
-    if (!strstr(out, msg))
-        FM_FAIL("abort message lacks \"%s\": %s", msg, out);
-}
-
 static void put_twice(void)
 {
     fm_objpool_opts o = {.obj_size = 32};
@@ -619,17 +590,17 @@ static void write_after_put_with_hooks(void)
 
 FM_TEST(debug_double_put_aborts_with_a_message)
 {
-    expect_abort(put_twice, "put twice");
+    fm_test_expect_abort(put_twice, "put twice");
 }
 
 FM_TEST(debug_write_after_put_is_caught_at_the_next_get)
 {
-    expect_abort(write_after_put, "written after it was put");
+    fm_test_expect_abort(write_after_put, "written after it was put");
 }
 
 FM_TEST(debug_write_after_put_is_caught_with_hooks_too)
 {
-    expect_abort(write_after_put_with_hooks, "written after it was put");
+    fm_test_expect_abort(write_after_put_with_hooks, "written after it was put");
 }
 
 FM_TEST(debug_plain_objects_are_poisoned_on_put_hooked_ones_keep_contents)
