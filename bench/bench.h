@@ -6,6 +6,7 @@
  *   report.c          the table on stdout and the CSV file
  *   workloads.c       the list of every workload
  *   workloads_pool.c  the W1-W4 drivers (see docs/benchmarks.md)
+ *   workloads_obj.c   the O1 drivers and the object systems
  *   systems.c         the pools: formica in its two modes and the baselines
  *   baseline_pools.c  the in-tree baselines: thread per task, mutex pool
  *   workloads_buf.c   the O2-O4 drivers (buffers)
@@ -128,6 +129,11 @@ extern const int bench_workload_count;
 void workloads_configure(bool quick);
 void pool_workloads_configure(bool quick); /* W1-W4 */
 extern const struct workload workload_w1, workload_w2, workload_w3, workload_w4;
+void obj_workloads_configure(bool quick); /* O1, O1s, O1h */
+extern const struct workload workload_o1, workload_o1s, workload_o1h;
+
+/* Marks the run failed with "what: strerror(-rc)"; keeps the first cause. */
+void bench_fail(struct run_result *out, const char *what, int rc);
 void buf_workloads_configure(bool quick); /* O2-O4 */
 extern const struct workload workload_o2, workload_o3, workload_o4;
 

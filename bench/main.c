@@ -146,6 +146,14 @@ void bench_publish(const struct run_result *result)
     publish_fd = -1;
 }
 
+void bench_fail(struct run_result *out, const char *what, int rc)
+{
+    if (!out->ok)
+        return; /* keep the first cause */
+    out->ok = false;
+    snprintf(out->error, sizeof out->error, "%s: %s", what, strerror(-rc));
+}
+
 static _Noreturn void child_main(const struct workload *w, const struct bench_system *sys, int fd)
 {
     publish_fd = fd;

@@ -96,14 +96,6 @@ static void sleep_until(double deadline_s)
         sleep_ns((long)(left * 1e9));
 }
 
-static void fail(struct run_result *out, const char *what, int rc)
-{
-    if (!out->ok)
-        return; /* keep the first cause */
-    out->ok = false;
-    snprintf(out->error, sizeof out->error, "%s: %s", what, strerror(-rc));
-}
-
 /* ---- tasks ---- */
 
 /* What every task of one run shares. */
@@ -207,7 +199,7 @@ static void wait_and_check(const struct pool_system *sys, void *pool, struct tas
 {
     int rc = sys->wait_all(pool);
     if (rc != 0) {
-        fail(out, "wait", rc);
+        bench_fail(out, "wait", rc);
         return;
     }
     long done = atomic_load(&g->done);
@@ -235,12 +227,12 @@ static void *run_batch(const struct pool_system *sys, const struct batch_size *s
     void *pool;
     int rc = sys->create(&cfg, &pool);
     if (rc != 0) {
-        fail(out, "create", rc);
+        bench_fail(out, "create", rc);
         return NULL;
     }
     rc = submit_many(sys, pool, fn, g, size->tasks, &res->retries);
     if (rc != 0)
-        fail(out, "submit", rc);
+        bench_fail(out, "submit", rc);
     wait_and_check(sys, pool, g, size->tasks, out);
     res->wall_s = monotonic_seconds() - t0;
     return pool;
@@ -430,7 +422,7 @@ static double run_bursts(const struct pool_system *sys, void *pool, struct task_
         double start = monotonic_seconds();
         int rc = submit_many(sys, pool, sleep_task, g, w4.tasks, retries);
         if (rc != 0)
-            fail(out, "submit", rc);
+            bench_fail(out, "submit", rc);
         wait_and_check(sys, pool, g, (long)(b + 1) * w4.tasks, out);
         slowest = fmax(slowest, monotonic_seconds() - start);
     }
@@ -444,7 +436,7 @@ static void run_w4(const struct bench_system *bs, struct run_result *out)
     void *pool;
     int rc = sys->create(&cfg, &pool);
     if (rc != 0) {
-        fail(out, "create", rc);
+        bench_fail(out, "create", rc);
         return;
     }
     struct task_group g = {.sleep_ns = W4_TASK_SLEEP_NS};
@@ -452,7 +444,7 @@ static void run_w4(const struct bench_system *bs, struct run_result *out)
     struct proc_sample before, after;
     long retries = 0;
     if ((rc = sampler_start(&smp)) != 0) {
-        fail(out, "sampler thread", rc);
+        bench_fail(out, "sampler thread", rc);
         sys->destroy(pool);
         return;
     }
@@ -462,7 +454,7 @@ static void run_w4(const struct bench_system *bs, struct run_result *out)
     sampled = read_proc_sample(&after) && sampled;
     long peak = sampler_stop(&smp);
     if (!sampled)
-        fail(out, "reading /proc/self/stat", -EIO);
+        bench_fail(out, "reading /proc/self/stat", -EIO);
 
     out->values[W4_PEAK_THREADS] = (double)peak;
     out->values[W4_THREADS_AFTER] = (double)after.threads;

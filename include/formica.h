@@ -4,6 +4,7 @@
  * page under docs/:
  *   formica/common.h   error codes, timeouts, version        (docs/errors.md)
  *   formica/pool.h     fm_pool: the worker pool               (docs/pool.md)
+ *   formica/objpool.h  fm_objpool: the object pool            (docs/objpool.md)
  *   formica/bufpool.h  fm_bufpool: the buffer pool            (docs/bufpool.md)
  *
  * Link with -lformica -lpthread, or use pkg-config formica / find_package(formica).
@@ -13,6 +14,7 @@
 
 #include "formica/common.h"
 #include "formica/pool.h"
+#include "formica/objpool.h"
 #include "formica/bufpool.h"
 
 #endif /* FORMICA_H */

@@ -140,8 +140,26 @@ void fm__maint_unregister(fm__maint_client *c);
  * request). */
 int fm__maint_request(fm__maint_client *c, int64_t deadline_ns);
 
-/* fork() support: the handlers of every module run in one fixed lock order,
- * registered once by fm__atfork_init (pool registry -> pools -> maint). */
+/* ---- fork.c: fork() support ----
+ *
+ * fm__atfork_init registers, once, the library's handlers, which call each
+ * module's below in the library's lock order (the table in fork.c). Every
+ * module calls it before it first takes a lock that fork must not inherit
+ * held. Prepare takes the module's locks; parent releases them; child makes
+ * them anew and forgets the threads that do not exist in the child. */
+void fm__atfork_init(void);
+void fm__pool_atfork_prepare(void);
+void fm__pool_atfork_parent(void);
+void fm__pool_atfork_child(void);
+void fm__objpool_atfork_prepare_outer(void);
+void fm__objpool_atfork_prepare_inner(void);
+void fm__objpool_atfork_parent_inner(void);
+void fm__objpool_atfork_parent_outer(void);
+void fm__objpool_atfork_child_inner(void);
+void fm__objpool_atfork_child_outer(void);
+void fm__tc_atfork_prepare(void);
+void fm__tc_atfork_parent(void);
+void fm__tc_atfork_child(void);
 void fm__maint_atfork_prepare(void);
 void fm__maint_atfork_parent(void);
 void fm__maint_atfork_child(void);

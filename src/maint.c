@@ -92,6 +92,7 @@ static int fm__maint_start_locked(void)
 
 void fm__maint_register(fm__maint_client *c)
 {
+    fm__atfork_init();
     pthread_once(&fm__maint.once, fm__maint_init_conds);
     pthread_mutex_lock(&fm__maint.lock);
     c->deadline = INT64_MAX;
@@ -146,10 +147,14 @@ void fm__maint_atfork_parent(void)
     pthread_mutex_unlock(&fm__maint.lock);
 }
 
-/* The child has no maintenance thread: the next request starts one. */
+/* The child has no maintenance thread: the next request starts one. No tick
+ * is pending there (clients ask again), so that request is never mistaken for
+ * one already made. */
 void fm__maint_atfork_child(void)
 {
     pthread_mutex_init(&fm__maint.lock, NULL);
+    for (fm__maint_client *c = fm__maint.clients; c; c = c->next)
+        c->deadline = INT64_MAX;
     fm__maint_init_conds();
     fm__maint.ticking = NULL;
     fm__maint.sleep_until = INT64_MIN;

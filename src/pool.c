@@ -341,19 +341,16 @@ static int64_t fm__pool_expiry_tick(fm__maint_client *c, int64_t now)
 
 static pthread_mutex_t fm__registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fm_pool *fm__registry;
-static pthread_once_t fm__atfork_once = PTHREAD_ONCE_INIT;
 
-static void fm__atfork_prepare(void)
+void fm__pool_atfork_prepare(void)
 {
     pthread_mutex_lock(&fm__registry_lock);
     for (struct fm_pool *p = fm__registry; p; p = p->reg_next)
         pthread_mutex_lock(&p->lock);
-    fm__maint_atfork_prepare();
 }
 
-static void fm__atfork_parent(void)
+void fm__pool_atfork_parent(void)
 {
-    fm__maint_atfork_parent();
     for (struct fm_pool *p = fm__registry; p; p = p->reg_next)
         pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&fm__registry_lock);
@@ -402,22 +399,16 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     p->maint.deadline = INT64_MAX;
 }
 
-static void fm__atfork_child(void)
+void fm__pool_atfork_child(void)
 {
-    fm__maint_atfork_child();
     for (struct fm_pool *p = fm__registry; p; p = p->reg_next)
         fm__pool_after_fork_child(p);
     pthread_mutex_init(&fm__registry_lock, NULL);
 }
 
-static void fm__atfork_register(void)
-{
-    pthread_atfork(fm__atfork_prepare, fm__atfork_parent, fm__atfork_child);
-}
-
 static void fm__registry_add(struct fm_pool *p)
 {
-    pthread_once(&fm__atfork_once, fm__atfork_register);
+    fm__atfork_init();
     pthread_mutex_lock(&fm__registry_lock);
     p->reg_prev = NULL;
     p->reg_next = fm__registry;

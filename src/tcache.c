@@ -8,12 +8,15 @@
 
 #include "tcache.h"
 
-__thread struct fm__tc_table *fm__tc_tls __attribute__((tls_model("initial-exec")));
+__thread struct fm__tc_slot fm__tc_slots[FM__TC_SLOTS] __attribute__((tls_model("initial-exec")));
+/* Whether the calling thread has set fm__tc_key (so its caches are flushed at exit). */
+static __thread int fm__tc_key_set __attribute__((tls_model("initial-exec")));
 int fm__tc_fenced;
 
 static pthread_mutex_t fm__tc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fm__tc_once = PTHREAD_ONCE_INIT;
 static pthread_key_t fm__tc_key; /* its destructor flushes a departing thread's caches */
+static struct fm__tc_owner *fm__tc_owners; /* tc lock */
 static _Atomic uint64_t fm__tc_next_id = 1;
 
 static long fm__membarrier(int cmd)
@@ -32,21 +35,31 @@ static void fm__tc_heavy_barrier(void)
 
 static void fm__tc_thread_exit(void *table);
 
-static void fm__tc_atfork_prepare(void)
+void fm__tc_atfork_prepare(void)
 {
     pthread_mutex_lock(&fm__tc_lock);
 }
 
-static void fm__tc_atfork_parent(void)
+void fm__tc_atfork_parent(void)
 {
     pthread_mutex_unlock(&fm__tc_lock);
 }
 
 /* The child's only thread keeps its caches; the others' stay bound to slots of
- * threads that do not exist there, and are emptied by drains like any other. */
-static void fm__tc_atfork_child(void)
+ * threads that do not exist there, and are emptied by drains like any other.
+ * A thread caught inside a bracket by the fork never leaves it in the child:
+ * its busy bit is cleared here, or drains would wait for it forever. (Its
+ * operation is lost half-done: at worst one object is forgotten, none is
+ * handed out twice, since the thread that held it does not exist here.) */
+void fm__tc_atfork_child(void)
 {
     pthread_mutex_init(&fm__tc_lock, NULL);
+    for (struct fm__tc_owner *o = fm__tc_owners; o; o = o->next_owner)
+        for (struct fm__tc *c = o->caches; c; c = c->next) /* the forking thread is in none */
+            atomic_store_explicit(&c->state,
+                                  atomic_load_explicit(&c->state, memory_order_relaxed) &
+                                      ~(uint64_t)1,
+                                  memory_order_relaxed);
 }
 
 static void fm__tc_setup(void)
@@ -60,13 +73,13 @@ static void fm__tc_setup(void)
         fm__tc_fenced = 1;
     if (pthread_key_create(&fm__tc_key, fm__tc_thread_exit) != 0)
         fm__die("no pthread key left for the thread caches");
-    pthread_atfork(fm__tc_atfork_prepare, fm__tc_atfork_parent, fm__tc_atfork_child);
 }
 
 void fm__tc_owner_init(struct fm__tc_owner *o, size_t payload_size,
                        void (*init)(struct fm__tc_owner *, void *),
                        void (*flush)(struct fm__tc_owner *, void *))
 {
+    fm__atfork_init();
     pthread_once(&fm__tc_once, fm__tc_setup);
     o->id = atomic_fetch_add_explicit(&fm__tc_next_id, 1, memory_order_relaxed);
     o->slot = (unsigned)(o->id % FM__TC_SLOTS);
@@ -74,6 +87,13 @@ void fm__tc_owner_init(struct fm__tc_owner *o, size_t payload_size,
     o->init = init;
     o->flush = flush;
     o->caches = NULL;
+    o->prev_owner = NULL;
+    pthread_mutex_lock(&fm__tc_lock);
+    o->next_owner = fm__tc_owners;
+    if (o->next_owner)
+        o->next_owner->prev_owner = o;
+    fm__tc_owners = o;
+    pthread_mutex_unlock(&fm__tc_lock);
 }
 
 /* Gives a slot's cache back: to its owner (flushed, free for another thread)
@@ -92,31 +112,23 @@ static void fm__tc_unbind(struct fm__tc_slot *s)
         free(c);
 }
 
-static void fm__tc_thread_exit(void *table)
+/* The key's destructor, at thread exit: every cache goes back. It runs on
+ * the departing thread, whose static TLS is still there. */
+static void fm__tc_thread_exit(void *unused)
 {
-    struct fm__tc_table *t = table;
     pthread_mutex_lock(&fm__tc_lock);
     for (int i = 0; i < FM__TC_SLOTS; i++)
-        fm__tc_unbind(&t->slot[i]);
+        fm__tc_unbind(&fm__tc_slots[i]);
     pthread_mutex_unlock(&fm__tc_lock);
-    fm__tc_tls = NULL;
-    free(t);
+    fm__tc_key_set = 0;
 }
 
-static struct fm__tc_table *fm__tc_table_get(void)
+/* The destructor runs only for threads whose key value is not NULL. */
+static int fm__tc_key_ensure(void)
 {
-    struct fm__tc_table *t = fm__tc_tls;
-    if (t)
-        return t;
-    t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
-    if (pthread_setspecific(fm__tc_key, t) != 0) {
-        free(t);
-        return NULL;
-    }
-    fm__tc_tls = t;
-    return t;
+    if (!fm__tc_key_set && pthread_setspecific(fm__tc_key, &fm__tc_key_set) == 0)
+        fm__tc_key_set = 1;
+    return fm__tc_key_set;
 }
 
 /* A cache of o for the calling thread: one a departed thread left, or a new
@@ -142,10 +154,15 @@ static struct fm__tc *fm__tc_find_free(struct fm__tc_owner *o)
 
 void *fm__tc_enter_slow(struct fm__tc_owner *o)
 {
-    struct fm__tc_table *t = fm__tc_table_get();
-    if (!t)
+    uint64_t word;
+    return fm__tc_enter_slow_w(o, &word);
+}
+
+void *fm__tc_enter_slow_w(struct fm__tc_owner *o, uint64_t *word)
+{
+    if (!fm__tc_key_ensure())
         return NULL;
-    struct fm__tc_slot *s = &t->slot[o->slot];
+    struct fm__tc_slot *s = &fm__tc_slots[o->slot];
     for (;;) {
         pthread_mutex_lock(&fm__tc_lock); /* a drain of our cache ends before we get it */
         if (s->id != o->id) {
@@ -160,7 +177,7 @@ void *fm__tc_enter_slow(struct fm__tc_owner *o)
             s->id = o->id;
         }
         pthread_mutex_unlock(&fm__tc_lock);
-        void *payload = fm__tc_enter(o);
+        void *payload = fm__tc_enter_w(o, word);
         if (payload)
             return payload;
         /* A drain began between our unlock and the handshake: wait it out. */
@@ -181,7 +198,7 @@ void fm__tc_drain(struct fm__tc_owner *o, void (*fn)(void *payload, void *ctx), 
         /* acquire: pairs with fm__tc_leave, so the thread's payload writes are
          * visible. A bracket never blocks: yielding lets a preempted thread
          * on this CPU finish its few instructions. */
-        while (atomic_load_explicit(&c->busy, memory_order_acquire))
+        while (atomic_load_explicit(&c->state, memory_order_acquire) & 1)
             sched_yield();
         fn(c->payload, ctx);
     }
@@ -211,5 +228,11 @@ void fm__tc_owner_fini(struct fm__tc_owner *o)
         c = next;
     }
     o->caches = NULL;
+    if (o->prev_owner)
+        o->prev_owner->next_owner = o->next_owner;
+    else
+        fm__tc_owners = o->next_owner;
+    if (o->next_owner)
+        o->next_owner->prev_owner = o->prev_owner;
     pthread_mutex_unlock(&fm__tc_lock);
 }

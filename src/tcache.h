@@ -18,19 +18,24 @@
  *   - thread exit (a pthread key destructor) and eviction from the thread's
  *     slot table hand a cache's contents back through the owner's flush.
  *
- * The handshake, per cache (busy: written by its thread; locked: by drainers):
- *   thread:  busy = 1; [light barrier]; if locked: busy = 0, take the slow path
- *            ... use the payload ...; busy = 0 (release)
- *   drainer: locked = 1; [heavy barrier]; wait until busy == 0 (acquire);
- *            ... use the payload ...; locked = 0 (release)
+ * The handshake, per cache. state: bit 0 "busy", written by the cache's
+ * thread only; the bits above are a word the module may keep there (objpool
+ * keeps its count of objects and of puts), so that ending the bracket and
+ * committing the operation are one store. locked: written by drainers only.
+ *   thread:  state |= 1; [light barrier]; if locked: state &= ~1, slow path
+ *            ... use the payload ...; state = new word << 1 (release)
+ *   drainer: locked = 1; [heavy barrier]; wait until state & 1 == 0 (acquire);
+ *            ... use the payload, never write state ...; locked = 0 (release)
  * The barriers keep each side's store ordered before its load, so at most one
- * side is inside; the release/acquire pairs order the payload accesses.
+ * side is inside; the release/acquire pairs order the payload accesses. A
+ * drainer that changes what the word describes records that in the payload
+ * (objpool zeroes its limit), where the thread sees it inside its next bracket.
  *
  * Locks (the "tc lock" is one mutex for the whole library):
  *
  * | operation                  | may run concurrently with                 | lock            |
  * |----------------------------|-------------------------------------------|-----------------|
- * | fm__tc_enter / _leave      | everything (wait-free; fails while a      | none            |
+ * | fm__tc_enter(_w) / _leave  | everything (wait-free; fails while a      | none            |
  * |                            | drain holds the cache)                    |                 |
  * | fm__tc_enter_slow          | everything                                | tc lock         |
  * | fm__tc_drain               | everything; never from inside a bracket   | tc lock         |
@@ -51,7 +56,7 @@
 
 /* One thread's cache for one owner. The payload follows the header. */
 struct fm__tc {
-    _Atomic uint32_t busy;   /* 1 while its thread is between enter and leave */
+    _Atomic uint64_t state;  /* bit 0: busy; above: the module's word (see above) */
     _Atomic uint32_t locked; /* 1 while a drainer holds the cache */
     /* Below: tc lock. */
     struct fm__tc_owner *owner; /* NULL once the owner is gone (its thread frees it) */
@@ -70,20 +75,24 @@ struct fm__tc_owner {
      * tc lock held; must leave payload as init left it. */
     void (*flush)(struct fm__tc_owner *o, void *payload);
     struct fm__tc *caches; /* tc lock */
+    struct fm__tc_owner *next_owner, *prev_owner; /* every owner; tc lock */
 };
 
-/* The slot table of one thread: one slot per owner id modulo its size. */
-#define FM__TC_SLOTS 64
+/* A thread's slots, one per owner id modulo their number, in static TLS so
+ * that finding the calling thread's cache costs one load and a compare. Two
+ * owners in use by one thread whose ids collide evict each other's cache
+ * (correct, slower); 16 slots keep the TLS block at 256 bytes. */
+#define FM__TC_SLOTS 16
 struct fm__tc_slot {
     uint64_t id; /* owner id whose cache this is; 0 = empty */
     struct fm__tc *cache;
 };
-struct fm__tc_table {
-    struct fm__tc_slot slot[FM__TC_SLOTS];
-};
 
-extern __thread struct fm__tc_table *fm__tc_tls __attribute__((tls_model("initial-exec")));
-extern int fm__tc_fenced; /* 1 when membarrier is missing: the thread side fences too */
+/* Hidden: references from the library need no GOT entry. */
+extern __thread struct fm__tc_slot fm__tc_slots[FM__TC_SLOTS]
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+/* 1 when membarrier is missing: the thread side fences too. */
+extern int fm__tc_fenced __attribute__((visibility("hidden")));
 
 /* The light half of the handshake: a compiler barrier where the drainer sends
  * membarrier, a full fence otherwise. */
@@ -95,27 +104,28 @@ static inline void fm__tc_light_barrier(void)
         atomic_signal_fence(memory_order_seq_cst);
 }
 
-/* The calling thread's payload for o, entered; NULL when the thread has no
- * cache for o yet or a drainer holds it (use fm__tc_enter_slow). Wait-free. */
-static inline void *fm__tc_enter(struct fm__tc_owner *o)
+/* The calling thread's payload for o, entered, and in *word the module's
+ * word; NULL when the thread has no cache for o yet or a drainer holds it
+ * (use fm__tc_enter_slow_w). Wait-free. */
+static inline void *fm__tc_enter_w(struct fm__tc_owner *o, uint64_t *word)
 {
-    struct fm__tc_table *t = fm__tc_tls;
-    if (FM__UNLIKELY(!t))
-        return NULL;
-    struct fm__tc_slot *s = &t->slot[o->slot];
+    struct fm__tc_slot *s = &fm__tc_slots[o->slot];
     if (FM__UNLIKELY(s->id != o->id))
         return NULL;
     struct fm__tc *c = s->cache;
+    /* Only this thread writes state: the load sees its own last store. */
+    uint64_t st = atomic_load_explicit(&c->state, memory_order_relaxed);
     /* relaxed: the drainer's membarrier (or the fence pair) orders this store
      * before our load of locked. */
-    atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
+    atomic_store_explicit(&c->state, st | 1, memory_order_relaxed);
     fm__tc_light_barrier();
     /* acquire: pairs with the drainer's release of locked, so what it did to
      * the payload is visible before we use it. */
     if (FM__UNLIKELY(atomic_load_explicit(&c->locked, memory_order_acquire))) {
-        atomic_store_explicit(&c->busy, 0, memory_order_release);
+        atomic_store_explicit(&c->state, st, memory_order_release);
         return NULL;
     }
+    *word = st >> 1;
     return c->payload;
 }
 
@@ -124,17 +134,40 @@ static inline struct fm__tc *fm__tc_of(void *payload)
     return (struct fm__tc *)((char *)payload - offsetof(struct fm__tc, payload));
 }
 
-/* Ends the bracket. release: our payload writes happen before a drainer that
- * sees busy == 0 reads them. */
+/* Ends the bracket, committing word. release: our payload writes happen
+ * before a drainer that sees the busy bit clear reads them. */
+static inline void fm__tc_leave_w(void *payload, uint64_t word)
+{
+    atomic_store_explicit(&fm__tc_of(payload)->state, word << 1, memory_order_release);
+}
+
+/* The same for modules that keep no word. */
+static inline void *fm__tc_enter(struct fm__tc_owner *o)
+{
+    uint64_t word;
+    return fm__tc_enter_w(o, &word);
+}
+
 static inline void fm__tc_leave(void *payload)
 {
-    atomic_store_explicit(&fm__tc_of(payload)->busy, 0, memory_order_release);
+    struct fm__tc *c = fm__tc_of(payload);
+    uint64_t st = atomic_load_explicit(&c->state, memory_order_relaxed);
+    atomic_store_explicit(&c->state, st & ~(uint64_t)1, memory_order_release);
+}
+
+/* The word of a cache that a drainer (or the thread-exit flush) holds. */
+static inline uint64_t fm__tc_word(const void *payload)
+{
+    const struct fm__tc *c =
+        (const struct fm__tc *)((const char *)payload - offsetof(struct fm__tc, payload));
+    return atomic_load_explicit(&c->state, memory_order_relaxed) >> 1;
 }
 
 /* Slow path of fm__tc_enter: binds a cache for o to the calling thread
  * (creating one, or reusing one a departed thread left), waiting out a drain
  * in progress. Returns the payload entered, or NULL when memory for a cache
  * could not be had (the caller then works without one). */
+void *fm__tc_enter_slow_w(struct fm__tc_owner *o, uint64_t *word);
 void *fm__tc_enter_slow(struct fm__tc_owner *o);
 
 /* Holds every cache of o in turn and calls fn(payload, ctx) on it, with the tc
