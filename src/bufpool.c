@@ -50,6 +50,7 @@ int fm_bufpool_new(fm_bufpool **out, const fm_bufpool_opts *opts)
         b->maint.tick = fm__buf_tick;
         fm__maint_register(&b->maint);
     }
+    fm__buf_register(b);
     *out = b;
     return 0;
 }
@@ -72,6 +73,7 @@ void fm_bufpool_destroy(fm_bufpool *b)
 {
     if (!b)
         return;
+    fm__buf_unregister(b);
     if (b->decay_ns >= 0)
         fm__maint_unregister(&b->maint); /* waits out a tick in progress */
     fm__buf_drain_all(b);
@@ -191,19 +193,23 @@ static void fm__buf_check_put(const fm_bufpool *b, const struct fm__buf_hdr *h, 
         fm__die("fm_bufpool_put: %p is not a live buffer of this pool", buf);
 }
 
-/* The thread's cache of class c is full: the older half (and at least one)
- * goes to the central store, then h takes its place. */
+/* The thread's cache of class c is full: its newer half (at least one block)
+ * goes to the central store, then h takes the first place freed. n shrinks
+ * before any entry is overwritten, so the cache never holds a block twice,
+ * even as a fork() child sees a bracket left half done. */
 FM__BUF_SLOW static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c,
-                          struct fm__buf_hdr *h)
+                                       struct fm__buf_hdr *h)
 {
     struct fm__buf_tcc *q = &t->cls[c];
     struct fm__buf_hdr *out[FM__BUF_TC_DEPTH];
     uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* == cap */
     uint32_t k = (n + 1) / 2;
-    memcpy(out, q->v, k * sizeof *out);
-    memmove(q->v, q->v + k, (n - k) * sizeof *out);
+    memcpy(out, q->v + n - k, k * sizeof *out);
+    atomic_store_explicit(&q->n, n - k, memory_order_relaxed); /* only this thread writes */
+    atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order, see above */
     q->v[n - k] = h;
-    atomic_store_explicit(&q->n, n - k + 1, memory_order_relaxed); /* only this thread writes */
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&q->n, n - k + 1, memory_order_relaxed);
     fm__tc_leave(t);
     if (fm__buf_store_put(b, c, out, k, fm__now_coarse_ns()))
         fm__buf_arm(b);
@@ -251,6 +257,9 @@ void fm_bufpool_put(fm_bufpool *b, void *buf)
         return;
     }
     q->v[n] = h;
+    /* the entry before the count, also in the compiler's order: a fork()
+     * child that sees this bracket half done never counts a stale entry */
+    atomic_signal_fence(memory_order_seq_cst);
     atomic_store_explicit(&q->n, n + 1, memory_order_relaxed);
     /* relaxed, inside the bracket: the bracket's handshake with the tick's
      * drain orders this load against the tick's reset of armed (fm__buf_arm). */

@@ -1,6 +1,6 @@
 /* Buffer pool internals, shared by bufpool.c (public calls, hot path),
  * bufpool_store.c (the central store per class), bufpool_decay.c (thread
- * caches, decay, trim) and bufpool_stats.c.
+ * caches, decay, trim), bufpool_stats.c and bufpool_fork.c.
  *
  * Layers, from the program inward:
  *   1. a thread cache per (thread, pool) (tcache.h): per class a short stack
@@ -27,6 +27,7 @@
  * | thread exit flush (tc callback)   | everything but destroy        | tc lock -> class lock  |
  * | stats                             | everything but destroy        | tc lock (visit)        |
  * | destroy                           | nothing on this pool          | maint lock, tc, class  |
+ * | fork (prepare, fork.c)            | everything                    | tc -> registry -> class|
  *
  * Lock order: tc lock -> class lock; a class lock is never held while taking
  * another lock, entering a thread cache or calling into the maintenance layer,
@@ -138,6 +139,7 @@ struct fm_bufpool {
     _Atomic uint64_t returned, dropped;
     _Atomic uint64_t direct_gets, direct_puts, direct_failed;
     _Atomic size_t direct_live;
+    struct fm_bufpool *reg_next, *reg_prev; /* every pool (bufpool_fork.c) */
     struct fm__buf_class cls[];
 };
 
@@ -185,6 +187,10 @@ int fm__buf_store_put(struct fm_bufpool *b, unsigned c, struct fm__buf_hdr *cons
 /* Unmaps what class c has held unused since cutoff or before. Returns the
  * stamp of the oldest entry left waiting to decay, INT64_MAX if none. */
 int64_t fm__buf_store_decay(struct fm_bufpool *b, unsigned c, int64_t cutoff);
+
+/* bufpool_fork.c: the registry of pools the fork handlers walk. */
+void fm__buf_register(struct fm_bufpool *b);
+void fm__buf_unregister(struct fm_bufpool *b);
 
 /* bufpool_decay.c: thread caches, the maintenance tick, trim. */
 void fm__buf_tc_init(struct fm__tc_owner *o, void *payload);

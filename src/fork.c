@@ -12,7 +12,8 @@
  * | 2    | object pools, outer         | registry lock, then each cycle lock     |
  * | 3    | thread caches (tcache.c)    | the tc lock                             |
  * | 4    | object pools, inner         | each pool's shard locks and victim lock |
- * | 5    | maintenance thread (maint.c)| the maint lock                          |
+ * | 5    | buffer pools (bufpool_fork.c)| registry lock, then each class lock    |
+ * | 6    | maintenance thread (maint.c)| the maint lock                          |
  *
  * A handler registered once for all modules (rather than one per module, in
  * whatever order the modules were first used) keeps the order fixed: prepare
@@ -28,12 +29,14 @@ static void fm__atfork_prepare(void)
     fm__objpool_atfork_prepare_outer();
     fm__tc_atfork_prepare();
     fm__objpool_atfork_prepare_inner();
+    fm__bufpool_atfork_prepare();
     fm__maint_atfork_prepare();
 }
 
 static void fm__atfork_parent(void)
 {
     fm__maint_atfork_parent();
+    fm__bufpool_atfork_parent();
     fm__objpool_atfork_parent_inner();
     fm__tc_atfork_parent();
     fm__objpool_atfork_parent_outer();
@@ -43,6 +46,7 @@ static void fm__atfork_parent(void)
 static void fm__atfork_child(void)
 {
     fm__maint_atfork_child();
+    fm__bufpool_atfork_child();
     fm__objpool_atfork_child_inner();
     fm__tc_atfork_child();
     fm__objpool_atfork_child_outer();
