@@ -53,6 +53,7 @@ struct system_list {
 };
 
 extern const struct system_list pool_systems;
+extern const struct system_list pool_multi_systems; /* pool_systems + multipools (W1, W3) */
 
 /* Baselines (baseline_pools.c). */
 int mutex_pool_create(const struct pool_config *cfg, void **pool);

@@ -34,6 +34,19 @@
 #define FM__ASSERT(cond) ((void)0)
 #endif
 
+/* handles.c: in debug builds a set of live handles, so that destroying one
+ * that is not live (a double destroy) aborts with a message. kind is a string
+ * literal naming the type; the same pointer must be passed to add and remove. */
+#ifdef FM_DEBUG
+void fm__handle_add(const void *h, const char *kind);
+void fm__handle_remove(const void *h, const char *kind, const char *call);
+#define FM__HANDLE_ADD(h, kind) fm__handle_add((h), (kind))
+#define FM__HANDLE_REMOVE(h, kind, call) fm__handle_remove((h), (kind), (call))
+#else
+#define FM__HANDLE_ADD(h, kind) ((void)0)
+#define FM__HANDLE_REMOVE(h, kind, call) ((void)0)
+#endif
+
 /* Prints "formica: <message>" to stderr and aborts. For misuse that cannot be
  * reported through a return value (for example destroy from inside a task). */
 __attribute__((noreturn, format(printf, 1, 2))) void fm__die(const char *fmt, ...);
