@@ -29,30 +29,56 @@ struct fm_multipool {
     fm_pool *pools[];
 };
 
-/* Tasks a pool has in hand: busy workers (live minus idle), tasks in its FIFO
- * and blocked submitters. A racy estimate from relaxed loads, which is all a
- * balancer needs. */
+/* Tasks a pool has in hand: blocked submitters, plus busy workers and
+ * queued tasks. In hand-off mode the busy workers are the live ones minus
+ * the credits (workers idle or just done and not yet promised to a task);
+ * in queue mode the live ones minus the idle list, plus the FIFO. A racy
+ * estimate from relaxed loads, which is all a balancer needs. */
 static long fm__pool_load(struct fm_pool *p)
 {
-    long busy = (long)atomic_load_explicit(&p->running, memory_order_relaxed) -
+    long load = atomic_load_explicit(&p->running, memory_order_relaxed);
+    if (p->queue_mode)
+        load += (long)fm__fifo_count(&p->fifo) -
                 atomic_load_explicit(&p->nidle, memory_order_relaxed);
-    if (busy < 0)
-        busy = 0;
-    return busy + (long)fm__fifo_count(&p->fifo) +
-           atomic_load_explicit(&p->waiting, memory_order_relaxed);
+    else
+        load -= fm__hand_credits(atomic_load_explicit(&p->hand, memory_order_relaxed));
+    if (load < 0)
+        load = 0;
+    return load + atomic_load_explicit(&p->waiting, memory_order_relaxed);
+}
+
+/* A hint that a submit to p would not wait: a free credit or FIFO cell, or a
+ * worker that can still be started. */
+static int fm__pool_looks_free(struct fm_pool *p)
+{
+    if (p->queue_mode ? fm__fifo_has_room(&p->fifo)
+                      : fm__hand_credits(atomic_load_explicit(&p->hand, memory_order_relaxed)) > 0)
+        return 1;
+    return fm__pool_can_spawn(p);
 }
 
 /* The index of the pool for the next task. The scan for the least loaded
  * starts at a rotating position and keeps the first minimum it meets, so ties
  * go to each of the equal pools in turn (the Go original always picks the
- * first of them, which piles a light load onto pool 0). */
+ * first of them, which piles a light load onto pool 0). Round robin takes the
+ * next pool in turn, or the first after it that looks free when that one
+ * does not, so that a task does not wait behind a busy pool while another has
+ * room. */
 static int fm__multipool_pick(struct fm_multipool *m)
 {
     unsigned start = atomic_fetch_add_explicit(&m->next, 1, memory_order_relaxed) %
                      (unsigned)m->npools;
-    if (m->lb == FM_LB_ROUND_ROBIN || m->npools == 1)
-        return (int)start;
+    if (m->npools == 1)
+        return 0;
     int best = (int)start;
+    if (m->lb == FM_LB_ROUND_ROBIN) {
+        for (int i = 0; i < m->npools; i++) {
+            int k = (int)((start + (unsigned)i) % (unsigned)m->npools);
+            if (fm__pool_looks_free(m->pools[k]))
+                return k;
+        }
+        return best;
+    }
     long best_load = fm__pool_load(m->pools[best]);
     for (int i = 1; i < m->npools && best_load > 0; i++) {
         int k = (int)((start + (unsigned)i) % (unsigned)m->npools);
