@@ -90,6 +90,11 @@ static inline void fm__cpu_relax(void)
 #endif
 }
 
+/* diag.c: the count behind fm_threads_live. started: before pthread_create
+ * (undone with joined if it fails); joined: after pthread_join. */
+void fm__threads_started(int n);
+void fm__threads_joined(int n);
+
 /* Starts a detached-from-signals thread: all signals blocked in it, so a
  * program's asynchronous signals go to its own threads. stack_size 0 = default. */
 int fm__thread_start(pthread_t *out, size_t stack_size, void *(*fn)(void *), void *arg);
