@@ -62,9 +62,7 @@ FM_API int fm_pool_call(fm_pool *p, fm_call_fn fn, void *arg, fm_future **out)
     struct fm_future *f = calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
-    int rc = -pthread_mutex_init(&f->lock, NULL);
-    if (rc == 0 && (rc = fm__cond_init(&f->cv)) != 0)
-        pthread_mutex_destroy(&f->lock);
+    int rc = fm__mutex_cond_init(&f->lock, &f->cv);
     if (rc) {
         free(f);
         return rc;

@@ -100,9 +100,7 @@ FM_API int fm_group_new(fm_group **out, fm_pool *p, int limit)
     struct fm_group *g = calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;
-    int rc = -pthread_mutex_init(&g->lock, NULL);
-    if (rc == 0 && (rc = fm__cond_init(&g->done)) != 0)
-        pthread_mutex_destroy(&g->lock);
+    int rc = fm__mutex_cond_init(&g->lock, &g->done);
     if (rc) {
         free(g);
         return rc;

@@ -67,6 +67,16 @@ int64_t fm__deadline_after(int64_t timeout_ns);
 struct timespec fm__timespec_of(int64_t deadline_ns);
 int fm__cond_init(pthread_cond_t *c); /* a condvar that times out on CLOCK_MONOTONIC */
 
+/* A default mutex and an fm__cond_init condvar; 0, or a negative errno with
+ * neither left initialised. */
+static inline int fm__mutex_cond_init(pthread_mutex_t *m, pthread_cond_t *c)
+{
+    int rc = -pthread_mutex_init(m, NULL);
+    if (rc == 0 && (rc = fm__cond_init(c)) != 0)
+        pthread_mutex_destroy(m);
+    return rc;
+}
+
 /* Waits on cond until signalled or the deadline (INT64_MAX: no deadline).
  * Returns 0 or ETIMEDOUT. Spurious wakeups are possible, as with the pthread call. */
 int fm__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns);

@@ -288,17 +288,26 @@ static void *multi_submitter_main(void *arg)
     return NULL;
 }
 
+/* Fills both pools of m (capacity 1 each) with tasks held on g, then starts
+ * s submitting one more, and returns once s is blocked. */
+static void start_blocked_submit(fm_multipool *m, struct gate *g, struct multi_submitter *s,
+                                 atomic_int *ran)
+{
+    gate_init(g);
+    FM_CHECK_EQ(fm_multipool_submit(m, task_gate, g), 0);
+    FM_CHECK_EQ(fm_multipool_submit(m, task_gate, g), 0);
+    *s = (struct multi_submitter){.m = m, .counter = ran, .rc = 12345};
+    FM_CHECK_EQ(pthread_create(&s->th, NULL, multi_submitter_main, s), 0);
+    FM_CHECK(FM_WAIT_UNTIL(fm_multipool_waiting(m) == 1, 10000));
+}
+
 FM_TEST(blocking_submit_waits_for_room)
 {
     fm_multipool *m = new_multi(2, 1, FM_LB_ROUND_ROBIN, NULL);
     struct gate g;
-    gate_init(&g);
-    FM_CHECK_EQ(fm_multipool_submit(m, task_gate, &g), 0);
-    FM_CHECK_EQ(fm_multipool_submit(m, task_gate, &g), 0);
     atomic_int ran = 0;
-    struct multi_submitter s = {.m = m, .counter = &ran, .rc = 12345};
-    FM_CHECK_EQ(pthread_create(&s.th, NULL, multi_submitter_main, &s), 0);
-    FM_CHECK(FM_WAIT_UNTIL(fm_multipool_waiting(m) == 1, 10000));
+    struct multi_submitter s;
+    start_blocked_submit(m, &g, &s, &ran);
     fm_test_sleep_ms(20); /* a window in which a wrong multipool would return */
     FM_CHECK_EQ(atomic_load(&s.done), 0);
     gate_open(&g);
@@ -314,13 +323,9 @@ FM_TEST(release_wakes_a_blocked_submit)
 {
     fm_multipool *m = new_multi(2, 1, FM_LB_LEAST_TASKS, NULL);
     struct gate g;
-    gate_init(&g);
-    FM_CHECK_EQ(fm_multipool_submit(m, task_gate, &g), 0);
-    FM_CHECK_EQ(fm_multipool_submit(m, task_gate, &g), 0);
     atomic_int ran = 0;
-    struct multi_submitter s = {.m = m, .counter = &ran, .rc = 12345};
-    FM_CHECK_EQ(pthread_create(&s.th, NULL, multi_submitter_main, &s), 0);
-    FM_CHECK(FM_WAIT_UNTIL(fm_multipool_waiting(m) == 1, 10000));
+    struct multi_submitter s;
+    start_blocked_submit(m, &g, &s, &ran);
     FM_CHECK_EQ(fm_multipool_release_timeout(m, 0), -ETIMEDOUT); /* the gated tasks run on */
     pthread_join(s.th, NULL);
     FM_CHECK_EQ(atomic_load(&s.rc), -ESHUTDOWN);

@@ -387,15 +387,16 @@ FM_TEST(group_nested_at_the_limit) { nested_case(4, 0, 1, 8); }
 FM_TEST(group_nested_limit_queue) { nested_case(2, 16, 2, 10); }
 FM_TEST(group_nested_unlimited) { nested_case(FM_UNLIMITED, 0, 0, 9); }
 
-struct self_ref {
+/* A job that waits for a group (its own, or another) and records the result. */
+struct waiter_job {
     fm_group *g;
     atomic_int rc;
 };
 
-static int job_wait_own_group(void *arg)
+static int job_wait_group(void *arg)
 {
-    struct self_ref *s = arg;
-    atomic_store(&s->rc, fm_group_wait(s->g, FM_FOREVER));
+    struct waiter_job *w = arg;
+    atomic_store(&w->rc, fm_group_wait(w->g, FM_FOREVER));
     return 0;
 }
 
@@ -403,27 +404,15 @@ FM_TEST(group_wait_from_own_job_is_edeadlk)
 {
     fm_pool *p = new_pool(2, NULL);
     fm_group *g = new_group(p, 0);
-    struct self_ref s = {.g = g, .rc = 12345};
-    FM_CHECK_EQ(fm_group_submit(g, job_wait_own_group, &s), 0);
+    struct waiter_job s = {.g = g, .rc = 12345};
+    FM_CHECK_EQ(fm_group_submit(g, job_wait_group, &s), 0);
     FM_CHECK_EQ(fm_group_wait(g, FM_FOREVER), 0);
     FM_CHECK_EQ(atomic_load(&s.rc), -EDEADLK);
     fm_group_destroy(g);
     fm_pool_destroy(p);
 }
 
-/* A job of another group waits for g from a worker: allowed. */
-struct waits_other {
-    fm_group *g;
-    atomic_int rc;
-};
-
-static int job_wait_other(void *arg)
-{
-    struct waits_other *w = arg;
-    atomic_store(&w->rc, fm_group_wait(w->g, FM_FOREVER));
-    return 0;
-}
-
+/* A job of another group waits for a group from a worker: allowed. */
 FM_TEST(group_wait_from_another_groups_job)
 {
     fm_pool *p = new_pool(4, NULL);
@@ -433,8 +422,8 @@ FM_TEST(group_wait_from_another_groups_job)
     gate_init(&gate);
     FM_CHECK_EQ(fm_group_submit(inner, job_gate, &gate), 0);
     FM_CHECK_EQ(fm_group_submit(inner, job_fail, &f), 0);
-    struct waits_other w = {.g = inner, .rc = 12345};
-    FM_CHECK_EQ(fm_group_submit(outer, job_wait_other, &w), 0);
+    struct waiter_job w = {.g = inner, .rc = 12345};
+    FM_CHECK_EQ(fm_group_submit(outer, job_wait_group, &w), 0);
     gate_open(&gate);
     FM_CHECK_EQ(fm_group_wait(outer, FM_FOREVER), 0);
     FM_CHECK_EQ(atomic_load(&w.rc), 3);
