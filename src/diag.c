@@ -154,7 +154,8 @@ FM_API int fm_pool_busy_tasks(const fm_pool *cp, struct fm_task_info *out, int m
     struct fm_pool *p = (struct fm_pool *)cp; /* the lock is not part of the value */
     int n = fm__collect(p, out, max);
     int got = n < max ? n : max;
-    qsort(out, (size_t)got, sizeof *out, fm__by_running_desc);
+    if (got > 1) /* qsort wants a valid pointer even for no element */
+        qsort(out, (size_t)got, sizeof *out, fm__by_running_desc);
     for (int i = 0; i < got; i++)
         fm__fill_symbol(&out[i]);
     return n;
@@ -219,7 +220,8 @@ FM_API int fm_pool_dump(const fm_pool *cp, FILE *out)
         if (!tasks)
             return -ENOMEM;
     }
-    qsort(tasks, (size_t)n, sizeof *tasks, fm__by_running_desc);
+    if (n > 1)
+        qsort(tasks, (size_t)n, sizeof *tasks, fm__by_running_desc);
     int err = 0;
     err |= fprintf(out, "pool %s: %d busy of %d running, capacity %d\n", p->name, n,
                    fm_pool_running(p), fm_pool_cap(p)) < 0;
