@@ -29,22 +29,16 @@
 /* Threads started and not yet joined. relaxed: a counter read for reports
  * and tests; a thread's start and join are ordered by pthread_create/join. */
 static _Atomic int fm__threads_alive;
-static pthread_once_t fm__threads_once = PTHREAD_ONCE_INIT;
 
-/* In a fork child no thread of the parent's formica exists. */
-static void fm__threads_after_fork(void)
+/* In a fork child no thread of the parent's formica exists (called by the
+ * maintenance module's child handler, maint.c). */
+void fm__threads_after_fork(void)
 {
     atomic_store_explicit(&fm__threads_alive, 0, memory_order_relaxed);
 }
 
-static void fm__threads_init(void)
-{
-    pthread_atfork(NULL, NULL, fm__threads_after_fork);
-}
-
 void fm__threads_started(int n)
 {
-    pthread_once(&fm__threads_once, fm__threads_init);
     atomic_fetch_add_explicit(&fm__threads_alive, n, memory_order_relaxed);
 }
 

@@ -104,6 +104,7 @@ static inline void fm__cpu_relax(void)
  * (undone with joined if it fails); joined: after pthread_join. */
 void fm__threads_started(int n);
 void fm__threads_joined(int n);
+void fm__threads_after_fork(void); /* the count is 0 in a fork child */
 
 /* Starts a detached-from-signals thread: all signals blocked in it, so a
  * program's asynchronous signals go to its own threads. stack_size 0 = default. */

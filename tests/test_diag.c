@@ -63,6 +63,27 @@ FM_TEST(threads_live_drops_after_expiry)
     FM_CHECK_EQ(fm_threads_live(), 1);
 }
 
+FM_TEST(threads_live_is_zero_in_a_fork_child)
+{
+    SKIP_UNDER_TSAN();
+    fm_pool_opts o = {.prealloc = 1};
+    fm_pool *p = new_pool(3, &o);
+    FM_CHECK(fm_threads_live() >= 3);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = fm_threads_live() == 0;
+        /* the child's own threads count again */
+        ok = ok && fm_pool_reboot(p) == 0 && fm_threads_live() >= 3 &&
+             fm_threads_live() <= 4; /* + the maintenance thread, once started */
+        fm_pool_destroy(p);
+        _exit(ok && fm_threads_live() <= 1 ? 0 : 1);
+    }
+    int status = wait_child(pid, 30000);
+    FM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FM_CHECK(fm_threads_live() >= 3);
+    fm_pool_destroy(p);
+}
+
 /* ---- busy tasks and the dump ---- */
 
 static void busy_tasks_case(size_t qcap)
