@@ -10,6 +10,8 @@
  *     or cancel was called;
  *   - a future waited for gives its call's result; one destroyed early never
  *     loses the call (the call count) and leaks nothing (ASan/LSan);
+ *   - the watchdog reports only tasks that ran at least its threshold, and
+ *     dumps and reports run safely while workers start, run and expire;
  *   - nothing hangs (the runner's time limit).
  * Work is bounded by iteration counts; FM_STRESS_SCALE=n runs n times as many.
  * Speed never decides pass or fail.
@@ -319,5 +321,84 @@ static void multipool_release_race(fm_lb lb, size_t qcap)
 
 FM_TEST(multipool_release_reboot_race_least_tasks) { multipool_release_race(FM_LB_LEAST_TASKS, 0); }
 FM_TEST(multipool_release_reboot_race_round_robin_queue) { multipool_release_race(FM_LB_ROUND_ROBIN, 8); }
+
+/* ---- diagnostics racing the workers ---- */
+
+/* Tasks of 0-2 ms on a pool whose workers expire after 5 ms, a watchdog at
+ * 1 ms, and a thread dumping the pool all along: every report is of a task
+ * that ran at least the threshold, at most once per task, and nothing
+ * crashes or races (TSan) while workers start, run and exit under the
+ * readers. */
+struct diag_race {
+    fm_pool *p;
+    atomic_int ran, reports, bad_reports, stop;
+};
+
+static void task_short_sleep(void *arg)
+{
+    struct diag_race *d = arg;
+    int k = atomic_fetch_add(&d->ran, 1);
+    if (k % 3)
+        fm_test_sleep_ms(k % 3);
+}
+
+static void on_slow(const struct fm_task_info *t, void *ctx)
+{
+    struct diag_race *d = ctx;
+    atomic_fetch_add(&d->reports, 1);
+    if (t->fn != task_short_sleep || t->arg != d || t->running_ns < 1000000)
+        atomic_fetch_add(&d->bad_reports, 1);
+}
+
+static void *diag_dumper(void *arg)
+{
+    struct diag_race *d = arg;
+    FILE *null = fopen("/dev/null", "w");
+    if (!null)
+        FM_FAIL("fopen /dev/null");
+    struct fm_task_info t[8];
+    char json[512];
+    while (!atomic_load(&d->stop)) {
+        FM_CHECK_EQ(fm_pool_dump(d->p, null), 0);
+        int n = fm_pool_busy_tasks(d->p, t, 8);
+        FM_CHECK(n >= 0 && n <= 4);
+        for (int i = 0; i < n && i < 8; i++)
+            FM_CHECK(t[i].fn == task_short_sleep && t[i].arg == d);
+        FM_CHECK(fm_pool_stats_json(d->p, json, sizeof json) < (int)sizeof json);
+        FM_CHECK(fm_threads_live() >= 0);
+    }
+    fclose(null);
+    return NULL;
+}
+
+static void diag_race(size_t qcap)
+{
+    static struct diag_race d;
+    memset(&d, 0, sizeof d);
+    fm_pool_opts o = {.queue_capacity = qcap,
+                      .expiry_ns = 5 * MS_NS,
+                      .slow_task_ns = 1 * MS_NS,
+                      .on_slow_task = on_slow,
+                      .ctx = &d};
+    d.p = new_pool(4, &o);
+    pthread_t dumper;
+    FM_CHECK_EQ(pthread_create(&dumper, NULL, diag_dumper, &d), 0);
+    int n = 300 * scale();
+    for (int i = 0; i < n; i++) {
+        FM_CHECK_EQ(fm_pool_submit(d.p, task_short_sleep, &d), 0);
+        if (i % 50 == 49) /* let the workers expire now and then */
+            fm_test_sleep_ms(8);
+    }
+    FM_CHECK_EQ(fm_pool_wait(d.p, FM_FOREVER), 0);
+    atomic_store(&d.stop, 1);
+    pthread_join(dumper, NULL);
+    fm_pool_destroy(d.p);
+    FM_CHECK_EQ(atomic_load(&d.ran), n);
+    FM_CHECK(atomic_load(&d.reports) <= n);
+    FM_CHECK_EQ(atomic_load(&d.bad_reports), 0);
+}
+
+FM_TEST(diagnostics_race_workers_handoff) { diag_race(0); }
+FM_TEST(diagnostics_race_workers_queue) { diag_race(16); }
 
 FM_TEST_MAIN()
