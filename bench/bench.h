@@ -55,6 +55,7 @@ struct system_list {
 };
 
 extern const struct system_list pool_systems;
+extern const struct system_list pool_multi_systems; /* pool_systems + multipools (W1, W3) */
 
 /* A buffer allocator behind one interface (O2-O4). get returns NULL on
  * failure; put takes what get returned. */

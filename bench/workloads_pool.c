@@ -485,7 +485,7 @@ const struct workload workload_w1 = {"W1", "tiny", W1_NMETRICS,
       [W1_PEAK_RSS] = PEAK_RSS_METRIC,
       [W1_RETRIES] = RETRIES_METRIC},
      run_w1, describe_w1, NULL,
-     &pool_systems};
+     &pool_multi_systems};
 
 const struct workload workload_w2 = {"W2", "sleep", W2_NMETRICS,
      {[W2_WALL] = {"wall", "s", FROM_CHILD, true},
@@ -500,7 +500,7 @@ const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
       [W3_PEAK_RSS] = PEAK_RSS_METRIC,
       [W3_RETRIES] = RETRIES_METRIC},
      run_w3, describe_w3, calibrate_cpu_task,
-     &pool_systems};
+     &pool_multi_systems};
 
 const struct workload workload_w4 = {"W4", "burst", W4_NMETRICS,
      {[W4_PEAK_THREADS] = {"peak_threads", "threads", FROM_CHILD, true},

@@ -34,6 +34,19 @@
 #define FM__ASSERT(cond) ((void)0)
 #endif
 
+/* handles.c: in debug builds a set of live handles, so that destroying one
+ * that is not live (a double destroy) aborts with a message. kind is a string
+ * literal naming the type; the same pointer must be passed to add and remove. */
+#ifdef FM_DEBUG
+void fm__handle_add(const void *h, const char *kind);
+void fm__handle_remove(const void *h, const char *kind, const char *call);
+#define FM__HANDLE_ADD(h, kind) fm__handle_add((h), (kind))
+#define FM__HANDLE_REMOVE(h, kind, call) fm__handle_remove((h), (kind), (call))
+#else
+#define FM__HANDLE_ADD(h, kind) ((void)0)
+#define FM__HANDLE_REMOVE(h, kind, call) ((void)0)
+#endif
+
 /* Prints "formica: <message>" to stderr and aborts. For misuse that cannot be
  * reported through a return value (for example destroy from inside a task). */
 __attribute__((noreturn, format(printf, 1, 2))) void fm__die(const char *fmt, ...);
@@ -53,6 +66,16 @@ int64_t fm__deadline_after(int64_t timeout_ns);
  * a condition variable created by fm__cond_init. */
 struct timespec fm__timespec_of(int64_t deadline_ns);
 int fm__cond_init(pthread_cond_t *c); /* a condvar that times out on CLOCK_MONOTONIC */
+
+/* A default mutex and an fm__cond_init condvar; 0, or a negative errno with
+ * neither left initialised. */
+static inline int fm__mutex_cond_init(pthread_mutex_t *m, pthread_cond_t *c)
+{
+    int rc = -pthread_mutex_init(m, NULL);
+    if (rc == 0 && (rc = fm__cond_init(c)) != 0)
+        pthread_mutex_destroy(m);
+    return rc;
+}
 
 /* Waits on cond until signalled or the deadline (INT64_MAX: no deadline).
  * Returns 0 or ETIMEDOUT. Spurious wakeups are possible, as with the pthread call. */
@@ -76,6 +99,12 @@ static inline void fm__cpu_relax(void)
     atomic_signal_fence(memory_order_seq_cst);
 #endif
 }
+
+/* diag.c: the count behind fm_threads_live. started: before pthread_create
+ * (undone with joined if it fails); joined: after pthread_join. */
+void fm__threads_started(int n);
+void fm__threads_joined(int n);
+void fm__threads_after_fork(void); /* the count is 0 in a fork child */
 
 /* Starts a detached-from-signals thread: all signals blocked in it, so a
  * program's asynchronous signals go to its own threads. stack_size 0 = default. */

@@ -159,4 +159,5 @@ void fm__maint_atfork_child(void)
     fm__maint.ticking = NULL;
     fm__maint.sleep_until = INT64_MIN;
     fm__maint.started = 0;
+    fm__threads_after_fork(); /* fm_threads_live: none of the parent's threads is here */
 }

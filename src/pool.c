@@ -397,6 +397,8 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     atomic_store(&p->closed, 1);
     fm__fifo_reset(&p->fifo);
     p->maint.deadline = INT64_MAX;
+    p->watch.deadline = INT64_MAX;
+    p->watch_armed = 0;
 }
 
 void fm__pool_atfork_child(void)
@@ -511,6 +513,7 @@ FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
     }
     p->maint.tick = fm__pool_expiry_tick;
     fm__maint_register(&p->maint);
+    fm__watch_init(p); /* the slow-task watchdog, if asked for (diag.c) */
     fm__registry_add(p);
     if (o->prealloc && (rc = fm__pool_fill(p)) != 0) {
         fm_pool_destroy(p);
@@ -638,6 +641,7 @@ FM_API void fm_pool_destroy(fm_pool *p)
     fm_pool_release(p);
     fm__pool_join_all(p, INT64_MAX);
     fm__maint_unregister(&p->maint);
+    fm__watch_fini(p); /* waits out a running watchdog tick */
     fm__registry_remove(p);
     fm__pool_reap(p, 1); /* a tick may have left some behind while we unregistered */
     fm__pool_free(p);

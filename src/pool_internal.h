@@ -18,6 +18,10 @@
  * | worker.state                        | see the state machine      | lock-free             |
  * | worker.fn/arg                       | by the spawner, before the thread starts       |
  * | worker.completed                    | its own thread only        | anywhere, atomic load |
+ * | worker.cur_fn/cur_arg               | its own thread only        | anywhere, atomic load |
+ * |   (the task it runs; see diag.c)    |   (release stores)         |   (acquire, seqlock)  |
+ * | worker.seen_seq/seen_at/watch_seen  | readers in diag.c, lock    | under lock            |
+ * | watch_armed                         | under lock                 | under lock            |
  *
  * Lock order: registry lock -> pool lock -> maintenance lock.
  *
@@ -59,6 +63,17 @@ struct fm__worker {
     unsigned id;        /* for the thread name */
     struct fm__thread_map map; /* the mapping this struct heads (os/linux.c) */
     _Atomic uint64_t completed FM__ALIGNED; /* tasks this worker ran; its own line */
+    /* The task running now, for fm_pool_dump and the watchdog (diag.c):
+     * cur_arg, then cur_fn stored (release) before the task runs; cur_fn
+     * NULL, then completed + 1 (release) after it. A reader takes completed,
+     * the two, completed again (acquire) and keeps the copy only when both
+     * reads of completed agree: completed then numbers the task. The worker
+     * reads no clock: readers note when they first saw a task (seen_*). */
+    _Atomic(fm_task_fn) cur_fn;
+    _Atomic(void *) cur_arg;
+    uint64_t seen_seq;   /* 1 + number of the task first seen at seen_at; 0: none */
+    int64_t seen_at;     /* coarse clock */
+    uint64_t watch_seen; /* 1 + number of the task last reported slow */
 };
 
 struct fm_pool {
@@ -107,6 +122,8 @@ struct fm_pool {
     uint64_t exited, completed_retired;
     int expiry_armed;         /* a maintenance tick is requested for expiry */
     fm__maint_client maint;
+    fm__maint_client watch;   /* the slow-task watchdog (diag.c), if opts.slow_task_ns > 0 */
+    int watch_armed;          /* a watchdog tick is pending */
 
     struct fm_pool *reg_prev, *reg_next; /* registry of every pool, for fork */
 };
@@ -147,6 +164,20 @@ void fm__pool_trim_locked(struct fm_pool *p);
 void fm__pool_reap(struct fm_pool *p, int block);
 int fm__pool_is_quiet_locked(struct fm_pool *p);
 
+/* diag.c */
+void fm__watch_init(struct fm_pool *p);
+void fm__watch_fini(struct fm_pool *p);
+void fm__watch_arm_locked(struct fm_pool *p);
+
+/* A worker is about to become busy (taken off the idle list, or started).
+ * Lock held. Arms the slow-task watchdog, which disarms itself while every
+ * worker is idle; no cost when the watchdog is off or already armed. */
+static inline void fm__pool_busy_locked(struct fm_pool *p)
+{
+    if (FM__UNLIKELY(p->opts.slow_task_ns > 0 && !p->watch_armed))
+        fm__watch_arm_locked(p);
+}
+
 static inline int fm__pool_can_spawn(struct fm_pool *p)
 {
     int cap = atomic_load_explicit(&p->capacity, memory_order_relaxed);
@@ -159,6 +190,7 @@ static inline int fm__pool_can_spawn(struct fm_pool *p)
 static inline void fm__pool_reserve_locked(struct fm_pool *p, int looking)
 {
     atomic_fetch_add_explicit(&p->running, 1, memory_order_relaxed);
+    fm__pool_busy_locked(p);
     if (looking)
         atomic_fetch_add_explicit(&p->hand, FM__LOOKER, memory_order_seq_cst);
     p->nthreads++;

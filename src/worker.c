@@ -77,6 +77,7 @@ static void fm__idle_unlink_locked(struct fm_pool *p, struct fm__worker *w)
         p->idle_tail = w->idle_prev;
     w->on_idle = 0;
     atomic_fetch_sub_explicit(&p->nidle, 1, memory_order_relaxed);
+    fm__pool_busy_locked(p);
 }
 
 /* Adds delta to hand; returns the new value. seq_cst: the Dekker pairs with
@@ -165,10 +166,17 @@ static void fm__pool_notify_quiet_locked(struct fm_pool *p)
 
 static void fm__worker_run(struct fm__worker *w, fm_task_fn fn, void *arg)
 {
+    /* Publish the task for fm_pool_dump and the watchdog (diag.c; the
+     * protocol is in pool_internal.h): two stores, plain ones on x86, and no
+     * clock read; the readers time the task themselves. */
+    atomic_store_explicit(&w->cur_arg, arg, memory_order_release);
+    atomic_store_explicit(&w->cur_fn, fn, memory_order_release);
     fn(arg);
-    /* Only this thread writes its counter: a plain increment, no RMW. */
+    atomic_store_explicit(&w->cur_fn, NULL, memory_order_release);
+    /* Only this thread writes its counter: a plain increment, no RMW.
+     * release: readers of the task fields above check it (diag.c). */
     uint64_t n = atomic_load_explicit(&w->completed, memory_order_relaxed);
-    atomic_store_explicit(&w->completed, n + 1, memory_order_relaxed);
+    atomic_store_explicit(&w->completed, n + 1, memory_order_release);
 }
 
 /* Wakes one blocked submitter, if any: a FIFO cell or a credit was just freed.
@@ -579,6 +587,7 @@ void fm__pool_reap(struct fm_pool *p, int block)
         while (z) {
             struct fm__worker *next = z->all_next;
             pthread_join(z->thread, NULL);
+            fm__threads_joined(1);
             fm__thread_unmap(&z->map);
             z = next;
         }
@@ -586,6 +595,7 @@ void fm__pool_reap(struct fm_pool *p, int block)
     }
     while ((z = *link)) {
         if (pthread_tryjoin_np(z->thread, NULL) == 0) {
+            fm__threads_joined(1);
             *link = z->all_next;
             fm__thread_unmap(&z->map);
         } else {

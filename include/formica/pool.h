@@ -27,6 +27,7 @@ extern "C" {
 #endif
 
 typedef struct fm_pool fm_pool;
+struct fm_task_info; /* formica/diag.h */
 
 typedef struct fm_pool_opts {
     int64_t expiry_ns;     /* idle worker lifetime; 0 = 1 s; <0 = workers never expire */
@@ -39,7 +40,12 @@ typedef struct fm_pool_opts {
     fm_task_fn fn;         /* bound function used by fm_pool_invoke */
     void (*on_worker_start)(void *ctx); /* runs first in every new worker thread */
     void (*on_worker_exit)(void *ctx);  /* runs last in every worker thread */
-    void *ctx;                          /* passed to both hooks */
+    void *ctx;                          /* passed to both hooks and on_slow_task */
+    /* Slow-task watchdog (formica/diag.h): on_slow_task(info, ctx) runs on the
+     * maintenance thread once for each task that has run longer than
+     * slow_task_ns; NULL = a line on stderr. slow_task_ns <= 0: off. */
+    int64_t slow_task_ns;
+    void (*on_slow_task)(const struct fm_task_info *task, void *ctx);
 } fm_pool_opts;
 
 /* Counters to graph; a snapshot, each field read atomically but not all at

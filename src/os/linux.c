@@ -116,8 +116,12 @@ static int fm__thread_create(pthread_t *out, void *stack_lo, size_t stack_size,
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
-    if (rc == 0)
+    if (rc == 0) {
+        fm__threads_started(1); /* fm_threads_live: counted before it can be joined */
         rc = pthread_create(out, &attr, fn, arg);
+        if (rc)
+            fm__threads_joined(1);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return -rc;
