@@ -175,11 +175,14 @@ static void calibrate_cpu_task(void)
 
 /* ---- submitting and waiting ---- */
 
-/* Submits fn(arg) n times. A submit that fails with -EAGAIN (a thread could not
- * be started) is retried after a pause and counted; any other error stops. */
+/* Submits fn(arg) n times (a peer with run_batch also waits for them). A submit
+ * that fails with -EAGAIN (a thread could not be started) is retried after a
+ * pause and counted; any other error stops. */
 static int submit_many(const struct pool_system *sys, void *pool, fm_task_fn fn, void *arg,
                        long n, long *retries)
 {
+    if (sys->run_batch != NULL)
+        return sys->run_batch(pool, fn, arg, n); /* returns once all ran */
     for (long i = 0; i < n; i++) {
         int rc;
         while ((rc = sys->submit(pool, fn, arg)) == -EAGAIN) {
@@ -475,6 +478,34 @@ static void describe_w4(char *buf, size_t len)
              (double)W4_EXPIRY_NS / 1e9, BENCH_OWN_THREADS);
 }
 
+/* ---- sizes for the Go program (bench.h: params) ---- */
+
+static void params_w1(char *buf, size_t len)
+{
+    snprintf(buf, len, "tasks=%ld capacity=%d", w1.tasks, w1.capacity);
+}
+
+static void params_w2(char *buf, size_t len)
+{
+    snprintf(buf, len, "tasks=%ld capacity=%d sleep_ns=%d", w2.tasks, w2.capacity,
+             W2_TASK_SLEEP_NS);
+}
+
+static void params_w3(char *buf, size_t len)
+{
+    snprintf(buf, len, "tasks=%ld capacity=%d burn_iters=%llu calibration_tasks=%d", w3.tasks,
+             w3.capacity, (unsigned long long)cpu_task.iters, W3_CALIBRATION_TASKS);
+}
+
+static void params_w4(char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "bursts=%d tasks=%ld capacity=%d sleep_ns=%d interval_ns=%.0f expiry_ns=%lld "
+             "settle_ns=%.0f own_threads=%d",
+             w4.bursts, w4.tasks, w4.capacity, W4_TASK_SLEEP_NS, w4.interval_s * 1e9,
+             (long long)W4_EXPIRY_NS, W4_SETTLE_S * 1e9, BENCH_OWN_THREADS);
+}
+
 /* ---- the list ---- */
 
 #define PEAK_RSS_METRIC {"peak_rss", "MB", FROM_RUSAGE, true}
@@ -485,14 +516,14 @@ const struct workload workload_w1 = {"W1", "tiny", W1_NMETRICS,
       [W1_PEAK_RSS] = PEAK_RSS_METRIC,
       [W1_RETRIES] = RETRIES_METRIC},
      run_w1, describe_w1, NULL,
-     &pool_systems};
+     &pool_systems, params_w1};
 
 const struct workload workload_w2 = {"W2", "sleep", W2_NMETRICS,
      {[W2_WALL] = {"wall", "s", FROM_CHILD, true},
       [W2_PEAK_RSS] = PEAK_RSS_METRIC,
       [W2_RETRIES] = RETRIES_METRIC},
      run_w2, describe_w2, NULL,
-     &pool_systems};
+     &pool_systems, params_w2};
 
 const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
      {[W3_WALL] = {"wall", "s", FROM_CHILD, true},
@@ -500,7 +531,7 @@ const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
       [W3_PEAK_RSS] = PEAK_RSS_METRIC,
       [W3_RETRIES] = RETRIES_METRIC},
      run_w3, describe_w3, calibrate_cpu_task,
-     &pool_systems};
+     &pool_systems, params_w3};
 
 const struct workload workload_w4 = {"W4", "burst", W4_NMETRICS,
      {[W4_PEAK_THREADS] = {"peak_threads", "threads", FROM_CHILD, true},
@@ -512,4 +543,4 @@ const struct workload workload_w4 = {"W4", "burst", W4_NMETRICS,
       [W4_PEAK_RSS] = PEAK_RSS_METRIC,
       [W4_RETRIES] = RETRIES_METRIC},
      run_w4, describe_w4, NULL,
-     &pool_systems};
+     &pool_systems, params_w4};
