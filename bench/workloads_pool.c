@@ -373,22 +373,31 @@ static bool read_proc_sample(struct proc_sample *s)
     return true;
 }
 
-/* Samples the process every 10 ms and keeps the highest thread count. */
+/* Samples the process every 10 ms and keeps the highest thread count; every
+ * 5th sample also goes to the series file ("seconds rss_mb threads"), if any. */
 struct sampler {
     pthread_t thread;
     atomic_bool stop;
     long peak_threads; /* read by the main thread only after the join */
+    FILE *series;
 };
+
+enum { SERIES_EVERY = 5 };
 
 static void *sampler_main(void *arg)
 {
     struct sampler *s = arg;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
-    while (!atomic_load(&s->stop)) {
+    double t0 = monotonic_seconds();
+    for (long n = 0; !atomic_load(&s->stop); n++) {
         struct proc_sample now;
-        if (read_proc_sample(&now) && now.threads > s->peak_threads)
+        bool ok = read_proc_sample(&now);
+        if (ok && now.threads > s->peak_threads)
             s->peak_threads = now.threads;
+        if (ok && s->series != NULL && n % SERIES_EVERY == 0)
+            fprintf(s->series, "%.3f %.2f %ld\n", monotonic_seconds() - t0, now.rss_mb,
+                    now.threads);
         next.tv_nsec += SAMPLE_PERIOD_NS;
         if (next.tv_nsec >= NS_PER_S) {
             next.tv_nsec -= NS_PER_S;
@@ -404,6 +413,7 @@ static int sampler_start(struct sampler *s)
 {
     atomic_init(&s->stop, false);
     s->peak_threads = 0;
+    s->series = bench_series_path != NULL ? fopen(bench_series_path, "w") : NULL;
     return -pthread_create(&s->thread, NULL, sampler_main, s);
 }
 
@@ -411,6 +421,8 @@ static long sampler_stop(struct sampler *s)
 {
     atomic_store(&s->stop, true);
     pthread_join(s->thread, NULL);
+    if (s->series != NULL)
+        fclose(s->series);
     return s->peak_threads;
 }
 
