@@ -84,27 +84,31 @@ static bool series_chart(FILE *gp, const char *dir, int wi, cell_table cells)
 {
     const struct workload *w = bench_workloads[wi];
     char files[BENCH_MAX_SYSTEMS][4096];
-    const char *names[BENCH_MAX_SYSTEMS];
+    const struct bench_system *sys[BENCH_MAX_SYSTEMS];
     int n = 0;
     for (int s = 0; s < w->systems->n; s++) {
         snprintf(files[n], sizeof files[n], "%s/series/%s-%s.dat", dir, w->id,
                  w->systems->v[s].name);
         if (cells[wi][s].skipped == NULL && access(files[n], R_OK) == 0)
-            names[n++] = w->systems->v[s].name;
+            sys[n++] = &w->systems->v[s];
     }
     if (n == 0)
         return false;
-    fprintf(gp, "set output '%s/%s-series.png'\nset multiplot layout 2,1 title \"%s %s: first "
-                "run of each system\" noenhanced\n",
+    fprintf(gp, "set output '%s/%s-series.png'\nunset title\nset multiplot layout 2,1 title "
+                "\"%s %s: RSS and threads over time, first run of each system (formica: solid, "
+                "others: dashed)\" noenhanced\nset key outside right\n",
             dir, w->id, w->id, w->title);
     for (int panel = 0; panel < 2; panel++) {
-        fprintf(gp, "set ylabel '%s'\nplot ", panel == 0 ? "RSS [MB]" : "threads");
+        fprintf(gp, "set ylabel '%s'\nset xlabel '%s'\nplot ",
+                panel == 0 ? "RSS [MB]" : "threads (Go: OS threads)",
+                panel == 1 ? "seconds from the start of the run" : "");
         for (int i = 0; i < n; i++)
-            fprintf(gp, "%s'%s' using 1:%d with lines lw 2 title '%s'", i ? ", " : "", files[i],
-                    panel == 0 ? 2 : 3, names[i]);
+            fprintf(gp, "%s'%s' using 1:%d with lines lt %d lw %d dt %d title '%s'", i ? ", " : "",
+                    files[i], panel == 0 ? 2 : 3, i + 1, sys[i]->is_formica ? 3 : 2,
+                    sys[i]->is_formica ? 1 : 2, sys[i]->name);
         fprintf(gp, "\n");
     }
-    fprintf(gp, "unset multiplot\n");
+    fprintf(gp, "unset multiplot\nunset xlabel\nset key default\n");
     return true;
 }
 
@@ -136,7 +140,17 @@ void charts_write(const char *dir, const bool *selected, cell_table cells)
         printf("Charts skipped: cannot write %s\n", script);
         return;
     }
-    fprintf(gp, "set terminal png size 1000,560 font ',10'\nset style fill solid 0.85 border -1\n"
+    /* Twelve distinct line colours for the series charts. */
+    static const char *const colours[] = {"#c0392b", "#e67e22", "#2c3e50", "#16a085",
+                                          "#8e44ad", "#2980b9", "#27ae60", "#7f8c8d",
+                                          "#d35400", "#f1c40f", "#1abc9c", "#34495e"};
+    fprintf(gp, "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+                "  set terminal pngcairo size 1000,560 font ',9'\n"
+                "} else {\n  set terminal png size 1000,560 font ',10'\n}\n"
+                "set style fill solid 0.85 border -1\n");
+    for (int i = 0; i < (int)(sizeof colours / sizeof colours[0]); i++)
+        fprintf(gp, "set linetype %d lc rgb '%s'\n", i + 1, colours[i]);
+    fprintf(gp,
                 "set boxwidth 0.7\nset grid ytics\nset xtics rotate by -25 noenhanced\n"
                 "set key noenhanced\n");
     int charts = 0;
