@@ -561,9 +561,30 @@ static void measure_workload(int wi, const struct options *opt, cell_table cells
         }
     }
     for (int s = 0; s < w->systems->n; s++) {
-        summarise(w, samples[s], done[s], opt->runs - done[s], &cells[wi][s]);
+        bool skip = w->systems->v[s].skip != NULL;
+        summarise(w, samples[s], done[s], skip ? 0 : opt->runs - done[s], &cells[wi][s]);
         cells[wi][s].skipped = w->systems->v[s].skip;
     }
+}
+
+/* The first line of path that starts with key, after its ": ", or "?". */
+static void read_field(const char *path, const char *key, char *buf, size_t len)
+{
+    snprintf(buf, len, "?");
+    FILE *f = fopen(path, "r");
+    char line[512];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, strlen(key)) != 0)
+            continue;
+        char *v = strstr(line, ": ");
+        v = v != NULL ? v + 2 : line;
+        v[strcspn(v, "\n")] = '\0';
+        if (snprintf(buf, len, "%s", v) >= (int)len)
+            buf[len - 1] = '\0'; /* cut */
+        break;
+    }
+    if (f != NULL)
+        fclose(f);
 }
 
 static void print_machine(const struct options *opt)
@@ -571,10 +592,17 @@ static void print_machine(const struct options *opt)
     struct utsname u;
     if (uname(&u) != 0)
         memset(&u, 0, sizeof u);
-    printf("formica-bench: formica %s; machine: %ld CPUs online, %s %s %s; mode: %s, %d run%s "
-           "per figure (medians)\n",
-           fm_version_string(), sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine,
-           opt->quick ? "quick" : "full", opt->runs, opt->runs == 1 ? "" : "s");
+    char cpu[128], load[64];
+    read_field("/proc/cpuinfo", "model name", cpu, sizeof cpu);
+    read_field("/proc/loadavg", "", load, sizeof load);
+    double l1, l5, l15; /* the three averages, without the task counts */
+    if (sscanf(load, "%lf %lf %lf", &l1, &l5, &l15) == 3)
+        snprintf(load, sizeof load, "%.1f %.1f %.1f", l1, l5, l15);
+    printf("formica-bench: formica %s; mode: %s, %d run%s per figure (medians)\n"
+           "machine: %ld CPUs online (%s), %s %s %s; load average at start: %s\n",
+           fm_version_string(), opt->quick ? "quick" : "full", opt->runs,
+           opt->runs == 1 ? "" : "s", sysconf(_SC_NPROCESSORS_ONLN), cpu, u.sysname, u.release,
+           u.machine, load);
 }
 
 int main(int argc, char **argv)
@@ -596,6 +624,12 @@ int main(int argc, char **argv)
             snprintf(opt.results_dir, sizeof opt.results_dir, ".");
     }
     workloads_configure(opt.quick);
+    for (int w = 0; w < bench_workload_count; w++)
+        if (bench_workloads[w]->systems->n > BENCH_MAX_SYSTEMS) {
+            fprintf(stderr, "formica-bench: %s has more than BENCH_MAX_SYSTEMS systems\n",
+                    bench_workloads[w]->id);
+            return 2;
+        }
     print_machine(&opt);
     for (int w = 0; w < bench_workload_count; w++)
         if (opt.selected[w] && bench_workloads[w]->prepare != NULL)
