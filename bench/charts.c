@@ -32,6 +32,26 @@ static bool have_program(const char *name)
     return found;
 }
 
+/* Copies text into out as lines of about width characters, broken at spaces
+ * with gnuplot's "\\n" escape, for a title; drops double quotes. */
+static void wrap(const char *text, size_t width, char *out, size_t len)
+{
+    size_t o = 0, line = 0;
+    for (const char *c = text; *c != '\0' && o + 3 < len; c++) {
+        if (*c == '"')
+            continue;
+        if (*c == ' ' && line + strcspn(c + 1, " ") >= width) {
+            out[o++] = '\\';
+            out[o++] = 'n';
+            line = 0;
+            continue;
+        }
+        out[o++] = *c;
+        line++;
+    }
+    out[o] = '\0';
+}
+
 /* Writes DIR/plot/ID.dat (name value is_formica) and its bar chart to the
  * script. Returns false if no system measured the metric. */
 static bool bar_chart(FILE *gp, const char *dir, int wi, cell_table cells)
@@ -44,7 +64,7 @@ static bool bar_chart(FILE *gp, const char *dir, int wi, cell_table cells)
     if (f == NULL)
         return false;
     double lo = INFINITY, hi = 0;
-    int n = 0;
+    int n = 0, zeros = 0;
     for (int s = 0; s < w->systems->n; s++) {
         const struct cell *c = &cells[wi][s];
         if (c->skipped != NULL || c->runs_ok == 0 || isnan(c->value[0]))
@@ -54,18 +74,21 @@ static bool bar_chart(FILE *gp, const char *dir, int wi, cell_table cells)
         if (c->value[0] > 0) {
             lo = fmin(lo, c->value[0]);
             hi = fmax(hi, c->value[0]);
+        } else {
+            zeros++; /* no bar on a log scale */
         }
         n++;
     }
     fclose(f);
     if (n == 0)
         return false;
-    bool logscale = hi > 0 && lo < INFINITY && hi / lo > 30;
-    char what[256];
+    bool logscale = zeros == 0 && hi > 0 && hi / lo > 30;
+    char what[256], title[300];
     w->describe(what, sizeof what);
+    wrap(what, 110, title, sizeof title);
     fprintf(gp, "set output '%s/%s.png'\n", dir, w->id);
-    fprintf(gp, "set title \"%s %s: %s [%s], median (lower is better)\\n%.110s\" noenhanced\n",
-            w->id, w->title, m->name, m->unit, what);
+    fprintf(gp, "set title \"%s %s: %s [%s], median (lower is better)\\n%s\" noenhanced\n",
+            w->id, w->title, m->name, m->unit, title);
     fprintf(gp, "set ylabel '%s [%s]' noenhanced\n", m->name, m->unit);
     if (logscale)
         fprintf(gp, "set logscale y\nset yrange [%g:%g]\n", lo / 2, hi * 3);
