@@ -11,6 +11,7 @@
  * that is not done in time, so a system that hangs is reported as a timeout
  * instead of stopping the bench.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -210,6 +211,31 @@ static const struct bench_system *find_system(const struct workload *w, const ch
     return NULL;
 }
 
+/* In formica-bench-ALLOCATOR: false (with why in err) unless malloc really is
+ * that allocator's, so that a figure is never credited to the wrong one. */
+static bool allocator_in_place(char *err, size_t len)
+{
+    static const char *const allocators[] = {"jemalloc", "mimalloc", "tcmalloc"};
+    const char *prefix = "formica-bench-";
+    if (strncmp(bench_exe_name, prefix, strlen(prefix)) != 0)
+        return true;
+    const char *suffix = bench_exe_name + strlen(prefix);
+    for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++) {
+        if (strcmp(suffix, allocators[i]) != 0)
+            continue;
+        void *(*fn)(size_t) = malloc, *addr;
+        memcpy(&addr, &fn, sizeof addr);
+        Dl_info info = {0};
+        if (dladdr(addr, &info) != 0 && info.dli_fname != NULL &&
+            strstr(info.dli_fname, suffix) != NULL)
+            return true;
+        snprintf(err, len, "malloc is not %s's here but %s's", suffix,
+                 info.dli_fname != NULL ? info.dli_fname : "?");
+        return false;
+    }
+    return true;
+}
+
 /* A helper started by the parent: HELPER --child WORKLOAD SYSTEM --fd N
  * [--quick] [--params P] [--series FILE] (bench.h). Runs that one measurement. */
 static int exec_child_main(int argc, char **argv)
@@ -241,11 +267,15 @@ static int exec_child_main(int argc, char **argv)
     }
     publish_fd = fd;
     publish_workload = w;
+    struct run_result r = {.ok = false};
     if (sys->exec != NULL && strcmp(sys->exec, bench_exe_name) != 0) {
         /* e.g. "jemalloc" asked of a program not linked with it */
-        struct run_result r = {.ok = false};
         snprintf(r.error, sizeof r.error, "%s runs in %s, not in %s", sname, sys->exec,
                  bench_exe_name);
+        bench_publish(&r);
+        return 1;
+    }
+    if (!allocator_in_place(r.error, sizeof r.error)) {
         bench_publish(&r);
         return 1;
     }
