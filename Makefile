@@ -1,6 +1,7 @@
 # Thin wrapper around CMake. The two commands a new machine needs:
 #   make test    build and run the test suite (release build)
 #   make bench   build and run the workload suite, print the table
+#   make bench-deps  install every benchmark peer (Debian/Ubuntu packages)
 # Others: make [all], make debug|asan|tsan (build only), make test-debug,
 # make test-asan, make test-tsan, make install PREFIX=/some/dir, make clean.
 
@@ -8,6 +9,10 @@ PREFIX     ?= /usr/local
 BENCH_ARGS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
+# The peers of the benchmark suite (docs/benchmarks.md); each is optional.
+BENCH_DEPS := pkg-config g++ libglib2.0-dev libuv1-dev libtbb-dev golang-go \
+              libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox
+SUDO       ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # build/<type> for each CMake build type.
 define configure
@@ -17,7 +22,7 @@ define configure
 endef
 
 .PHONY: all release debug asan tsan test test-release test-debug test-asan test-tsan \
-        bench install clean
+        bench bench-deps install clean
 
 all: release
 
@@ -40,6 +45,10 @@ test-release test-debug test-asan test-tsan: test-%: %
 
 bench: release
 	./build/release/bench/formica-bench --csv bench/results/latest.csv $(BENCH_ARGS)
+
+bench-deps:
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_DEPS)
 
 install: release
 	cmake --install build/release --prefix $(PREFIX)

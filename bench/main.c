@@ -1,17 +1,24 @@
-/* formica-bench: runs the worker-pool workloads W1-W4 of docs/benchmarks.md on
- * formica and on the in-tree baselines, and prints a table (and a CSV).
+/* formica-bench: runs the workloads of docs/benchmarks.md on formica, the
+ * in-tree baselines and the installed peers, and prints a table (and a CSV and
+ * charts).
  *
  * Every (workload, system) run happens in a child process of its own, so that
  * one system's threads and memory never linger into another's figures, and
- * peak RSS can be read per run with wait4(). The child sends its figures
- * through a pipe; the parent kills a child that is not done in time, so a
- * system that hangs is reported as a timeout instead of stopping the bench.
+ * peak RSS can be read per run with wait4(). The child is a fork of this
+ * program, or a helper program it starts (bench.h: allocator-linked builds,
+ * the allocation counter, the Go peers). Either way it sends its figures as one
+ * line through a pipe (the child protocol of bench.h); the parent kills a child
+ * that is not done in time, so a system that hangs is reported as a timeout
+ * instead of stopping the bench.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +30,17 @@
 
 #include "bench.h"
 
+extern char **environ;
+
 struct options {
     bool quick;
     int runs;
     const char *csv_path;
+    char results_dir[PATH_MAX]; /* the CSV's folder: time series and charts; "" = none */
     bool selected[BENCH_MAX_WORKLOADS];
 };
+
+const char *bench_series_path;
 
 /* Long enough for the slowest expected run (thread-per-task takes about 17 s
  * on full W1 and 3.5 s on quick W1; W4 takes 16 s full, 2 s quick), short
@@ -50,7 +62,8 @@ static void usage(FILE *out)
     fprintf(out, ")\n"
                  "  --quick      every workload about 10x smaller (smoke runs)\n"
                  "  --runs N     runs per (workload, system); medians are reported (default 3)\n"
-                 "  --csv FILE   also write workload,system,metric,value,unit rows to FILE\n"
+                 "  --csv FILE   also write workload,system,metric,value,unit rows to FILE,\n"
+                 "               time series and PNG charts (gnuplot) in its folder\n"
                  "  --help       this text\n");
 }
 
@@ -89,7 +102,8 @@ static bool parse_options(int argc, char **argv, struct options *opt)
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     bool only = false;
-    *opt = (struct options){.runs = 3};
+    memset(opt, 0, sizeof *opt);
+    opt->runs = 3;
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -132,8 +146,31 @@ static bool parse_options(int argc, char **argv, struct options *opt)
 /* ---- the child ---- */
 
 static int publish_fd = -1; /* the child's end of the pipe */
+static const struct workload *publish_workload;
 
-_Static_assert(sizeof(struct run_result) <= PIPE_BUF, "a report must fit one atomic pipe write");
+/* One line of the child protocol (bench.h). */
+static void format_result(const struct workload *w, const struct run_result *r, char *line,
+                          size_t len)
+{
+    size_t used = 0;
+    if (!r->ok) {
+        snprintf(line, len, "fail %s", r->error);
+        for (char *c = line; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        used = strlen(line);
+    } else {
+        used = (size_t)snprintf(line, len, "ok");
+        for (int m = 0; m < w->nmetrics && used < len; m++)
+            if (w->metrics[m].source == FROM_CHILD && !isnan(r->values[m]))
+                used += (size_t)snprintf(line + used, len - used, " %s=%.17g",
+                                         w->metrics[m].name, r->values[m]);
+    }
+    if (used > len - 2)
+        used = len - 2;
+    line[used] = '\n';
+    line[used + 1] = '\0';
+}
 
 void bench_publish(const struct run_result *result)
 {
@@ -141,7 +178,9 @@ void bench_publish(const struct run_result *result)
         return;
     /* One write below PIPE_BUF is atomic: the parent gets all of it or nothing.
      * The pipe stays open, so its end-of-file tells the parent the child exited. */
-    ssize_t n = write(publish_fd, result, sizeof *result);
+    char line[PIPE_BUF];
+    format_result(publish_workload, result, line, sizeof line);
+    ssize_t n = write(publish_fd, line, strlen(line));
     (void)n; /* a parent that is gone cannot be told */
     publish_fd = -1;
 }
@@ -157,13 +196,100 @@ void bench_fail(struct run_result *out, const char *what, int rc)
 static _Noreturn void child_main(const struct workload *w, const struct bench_system *sys, int fd)
 {
     publish_fd = fd;
+    publish_workload = w;
     struct run_result result = {.ok = true};
     w->run(sys, &result);
     bench_publish(&result); /* a run that failed before publishing */
     _exit(0);
 }
 
+static const struct bench_system *find_system(const struct workload *w, const char *name)
+{
+    for (int s = 0; s < w->systems->n; s++)
+        if (strcmp(w->systems->v[s].name, name) == 0)
+            return &w->systems->v[s];
+    return NULL;
+}
+
+/* In formica-bench-ALLOCATOR: false (with why in err) unless malloc really is
+ * that allocator's, so that a figure is never credited to the wrong one. */
+static bool allocator_in_place(char *err, size_t len)
+{
+    static const char *const allocators[] = {"jemalloc", "mimalloc", "tcmalloc"};
+    const char *prefix = "formica-bench-";
+    if (strncmp(bench_exe_name, prefix, strlen(prefix)) != 0)
+        return true;
+    const char *suffix = bench_exe_name + strlen(prefix);
+    for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++) {
+        if (strcmp(suffix, allocators[i]) != 0)
+            continue;
+        void *(*fn)(size_t) = malloc, *addr;
+        memcpy(&addr, &fn, sizeof addr);
+        Dl_info info = {0};
+        if (dladdr(addr, &info) != 0 && info.dli_fname != NULL &&
+            strstr(info.dli_fname, suffix) != NULL)
+            return true;
+        snprintf(err, len, "malloc is not %s's here but %s's", suffix,
+                 info.dli_fname != NULL ? info.dli_fname : "?");
+        return false;
+    }
+    return true;
+}
+
+/* A helper started by the parent: HELPER --child WORKLOAD SYSTEM --fd N
+ * [--quick] [--params P] [--series FILE] (bench.h). Runs that one measurement. */
+static int exec_child_main(int argc, char **argv)
+{
+    if (argc < 4)
+        return 2;
+    const char *wid = argv[2], *sname = argv[3];
+    int fd = -1;
+    bool quick = false;
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc)
+            fd = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--series") == 0 && i + 1 < argc)
+            bench_series_path = argv[++i];
+        else if (strcmp(argv[i], "--params") == 0 && i + 1 < argc)
+            i++; /* the sizes come from workloads_configure() here */
+    }
+    workloads_configure(quick);
+    const struct workload *w = NULL;
+    for (int i = 0; i < bench_workload_count; i++)
+        if (strcmp(bench_workloads[i]->id, wid) == 0)
+            w = bench_workloads[i];
+    const struct bench_system *sys = w ? find_system(w, sname) : NULL;
+    if (fd < 0 || sys == NULL) {
+        fprintf(stderr, "%s: no workload %s with system %s\n", bench_exe_name, wid, sname);
+        return 2;
+    }
+    publish_fd = fd;
+    publish_workload = w;
+    struct run_result r = {.ok = false};
+    if (sys->exec != NULL && strcmp(sys->exec, bench_exe_name) != 0) {
+        /* e.g. "jemalloc" asked of a program not linked with it */
+        snprintf(r.error, sizeof r.error, "%s runs in %s, not in %s", sname, sys->exec,
+                 bench_exe_name);
+        bench_publish(&r);
+        return 1;
+    }
+    if (!allocator_in_place(r.error, sizeof r.error)) {
+        bench_publish(&r);
+        return 1;
+    }
+    child_main(w, sys, fd);
+}
+
 /* ---- the parent ---- */
+
+/* How to run one child. */
+struct run_ctx {
+    bool quick;
+    double timeout_s;
+    const char *series; /* --series for this run, or NULL */
+};
 
 /* What the parent learns from one child. */
 struct run_sample {
@@ -174,11 +300,44 @@ struct run_sample {
     char exit_problem[BENCH_ERROR_LEN]; /* empty when the child exited cleanly */
 };
 
-/* Reads the child's report and then waits for end-of-file (the child's exit),
- * until the deadline. Returns false if the deadline passed first. */
-static bool read_report(int fd, double deadline_s, struct run_sample *s)
+/* Parses one line of the child protocol into s->result. */
+static void parse_report(const struct workload *w, char *line, struct run_sample *s)
 {
-    char *buf = (char *)&s->result;
+    struct run_result *r = &s->result;
+    for (int m = 0; m < BENCH_MAX_METRICS; m++)
+        r->values[m] = NAN;
+    char *save = NULL, *tok = strtok_r(line, " \n", &save);
+    if (tok != NULL && strcmp(tok, "fail") == 0) {
+        r->ok = false;
+        char *rest = strtok_r(NULL, "\n", &save);
+        snprintf(r->error, sizeof r->error, "%s", rest ? rest : "failed");
+        return;
+    }
+    r->ok = tok != NULL && strcmp(tok, "ok") == 0;
+    if (!r->ok)
+        snprintf(r->error, sizeof r->error, "bad report from the child");
+    while (r->ok && (tok = strtok_r(NULL, " \n", &save)) != NULL) {
+        char *eq = strchr(tok, '=');
+        int m = 0;
+        if (eq != NULL) {
+            *eq = '\0';
+            while (m < w->nmetrics && strcmp(w->metrics[m].name, tok) != 0)
+                m++;
+        }
+        if (eq == NULL || m == w->nmetrics) {
+            r->ok = false;
+            snprintf(r->error, sizeof r->error, "child reported an unknown metric '%s'", tok);
+        } else {
+            r->values[m] = strtod(eq + 1, NULL);
+        }
+    }
+}
+
+/* Reads the child's report line and then waits for end-of-file (the child's
+ * exit), until the deadline. Returns false if the deadline passed first. */
+static bool read_report(const struct workload *w, int fd, double deadline_s, struct run_sample *s)
+{
+    char line[PIPE_BUF + 1];
     size_t got = 0;
     for (;;) {
         int left_ms = (int)((deadline_s - monotonic_seconds()) * 1e3);
@@ -190,18 +349,23 @@ static bool read_report(int fd, double deadline_s, struct run_sample *s)
             return false;
         if (rc <= 0)
             continue;
-        /* Once the report is in, read on only to see end-of-file. */
+        /* Once the line is in, read on only to see end-of-file. */
         char scratch[64];
-        char *dst = got < sizeof s->result ? buf + got : scratch;
-        size_t room = got < sizeof s->result ? sizeof s->result - got : sizeof scratch;
+        char *dst = got < PIPE_BUF ? line + got : scratch;
+        size_t room = got < PIPE_BUF ? PIPE_BUF - got : sizeof scratch;
         ssize_t n = read(fd, dst, room);
         if (n == 0)
             return true;
         if (n < 0 && errno != EINTR)
             return false;
-        if (n > 0)
-            got += (size_t)n;
-        s->got_report = got >= sizeof s->result;
+        if (n <= 0 || s->got_report)
+            continue;
+        got += (size_t)n;
+        line[got < PIPE_BUF ? got : PIPE_BUF] = '\0';
+        if (memchr(line, '\n', got) != NULL) {
+            s->got_report = true;
+            parse_report(w, line, s);
+        }
     }
 }
 
@@ -219,8 +383,58 @@ static void describe_exit(int status, double timeout_s, struct run_sample *s)
                  WEXITSTATUS(status));
 }
 
+/* The folder of this executable, where the helper programs are. */
+static void helper_path(const char *name, char *path, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    if (snprintf(path, len, "%s/%s", slash != NULL ? self : ".", name) >= (int)len)
+        path[0] = '\0'; /* too long: the spawn fails and says so */
+}
+
+/* Starts sys's helper program on the write end of the pipe (bench.h). vfork
+ * semantics (posix_spawn): the child never holds a copy of this process's
+ * pages, so its peak RSS is the helper's own. Returns the pid or -errno. */
+static pid_t spawn_helper(const struct workload *w, const struct bench_system *sys,
+                          const struct run_ctx *ctx, int fds[2])
+{
+    char path[PATH_MAX], fd[16], params[512] = "";
+    helper_path(sys->exec, path, sizeof path);
+    snprintf(fd, sizeof fd, "%d", fds[1]);
+    if (w->params != NULL)
+        w->params(params, sizeof params);
+    char *argv[16];
+    int argc = 0;
+    argv[argc++] = path;
+    argv[argc++] = "--child";
+    argv[argc++] = (char *)w->id;
+    argv[argc++] = (char *)sys->name;
+    argv[argc++] = "--fd";
+    argv[argc++] = fd;
+    argv[argc++] = "--params";
+    argv[argc++] = params;
+    if (ctx->quick)
+        argv[argc++] = "--quick";
+    if (ctx->series != NULL) {
+        argv[argc++] = "--series";
+        argv[argc++] = (char *)ctx->series;
+    }
+    argv[argc] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc == 0 ? pid : -rc;
+}
+
 static void run_child(const struct workload *w, const struct bench_system *sys,
-                      double timeout_s, struct run_sample *s)
+                      const struct run_ctx *ctx, struct run_sample *s)
 {
     memset(s, 0, sizeof *s);
     int fds[2];
@@ -230,17 +444,34 @@ static void run_child(const struct workload *w, const struct bench_system *sys,
     }
     fflush(stdout); /* or the child's exit could print the parent's buffered text */
     fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("formica-bench: fork");
-        exit(1);
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        child_main(w, sys, fds[1]);
+    pid_t pid;
+    if (sys->exec != NULL) {
+        pid = spawn_helper(w, sys, ctx, fds);
+        if (pid < 0) {
+            char path[PATH_MAX];
+            helper_path(sys->exec, path, sizeof path);
+            if (snprintf(s->exit_problem, sizeof s->exit_problem, "cannot start %s: %s",
+                         path, strerror((int)-pid)) >= (int)sizeof s->exit_problem)
+                snprintf(s->exit_problem, sizeof s->exit_problem, "cannot start %s: %s",
+                         sys->exec, strerror((int)-pid));
+            close(fds[0]);
+            close(fds[1]);
+            return;
+        }
+    } else {
+        pid = fork();
+        if (pid < 0) {
+            perror("formica-bench: fork");
+            exit(1);
+        }
+        if (pid == 0) {
+            close(fds[0]);
+            bench_series_path = ctx->series;
+            child_main(w, sys, fds[1]);
+        }
     }
     close(fds[1]);
-    s->timed_out = !read_report(fds[0], monotonic_seconds() + timeout_s, s);
+    s->timed_out = !read_report(w, fds[0], monotonic_seconds() + ctx->timeout_s, s);
     close(fds[0]);
     if (s->timed_out)
         kill(pid, SIGKILL);
@@ -250,7 +481,7 @@ static void run_child(const struct workload *w, const struct bench_system *sys,
     while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
     }
     s->peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KB */
-    describe_exit(status, timeout_s, s);
+    describe_exit(status, ctx->timeout_s, s);
 }
 
 static bool sample_ok(const struct run_sample *s)
@@ -296,10 +527,9 @@ static void summarise(const struct workload *w, const struct run_sample *runs, i
     for (int m = 0; m < w->nmetrics; m++) {
         int n = 0;
         for (int r = 0; r < nruns; r++)
-            if (sample_ok(&runs[r]))
+            if (sample_ok(&runs[r]) && !isnan(metric_value(w, m, &runs[r])))
                 column[n++] = metric_value(w, m, &runs[r]);
-        if (n > 0)
-            cell->value[m] = median(column, n);
+        cell->value[m] = n > 0 ? median(column, n) : NAN;
     }
     for (int r = 0; r < nruns; r++) {
         const struct run_sample *s = &runs[r];
@@ -334,18 +564,57 @@ static void measure_workload(int wi, const struct options *opt, cell_table cells
 
     static struct run_sample samples[BENCH_MAX_SYSTEMS][BENCH_MAX_RUNS];
     int done[BENCH_MAX_SYSTEMS] = {0};
+    for (int s = 0; s < w->systems->n; s++)
+        if (w->systems->v[s].skip != NULL)
+            fprintf(stderr, "  %s %-16s skipped: install %s\n", w->id, w->systems->v[s].name,
+                    w->systems->v[s].skip);
     for (int r = 0; r < opt->runs; r++) {
         for (int s = 0; s < w->systems->n; s++) {
-            if (done[s] > 0 && samples[s][done[s] - 1].timed_out)
+            const struct bench_system *sys = &w->systems->v[s];
+            if (sys->skip != NULL || (done[s] > 0 && samples[s][done[s] - 1].timed_out))
                 continue;
+            /* The first run of each system writes the time series, if any. */
+            char series[PATH_MAX];
+            struct run_ctx ctx = {opt->quick, child_timeout_s(opt->quick), NULL};
+            if (r == 0 && opt->results_dir[0] != '\0') {
+                int n = snprintf(series, sizeof series, "%s/series/%s-%s.dat", opt->results_dir,
+                                 w->id, sys->name);
+                if (n < (int)sizeof series && bench_make_parent_dirs(series) == 0) {
+                    unlink(series); /* no stale series if this run writes none */
+                    ctx.series = series;
+                }
+            }
             struct run_sample *sample = &samples[s][done[s]++];
             double t0 = monotonic_seconds();
-            run_child(w, &w->systems->v[s], child_timeout_s(opt->quick), sample);
-            print_progress(w, &w->systems->v[s], r, opt->runs, monotonic_seconds() - t0, sample);
+            run_child(w, sys, &ctx, sample);
+            print_progress(w, sys, r, opt->runs, monotonic_seconds() - t0, sample);
         }
     }
-    for (int s = 0; s < w->systems->n; s++)
-        summarise(w, samples[s], done[s], opt->runs - done[s], &cells[wi][s]);
+    for (int s = 0; s < w->systems->n; s++) {
+        bool skip = w->systems->v[s].skip != NULL;
+        summarise(w, samples[s], done[s], skip ? 0 : opt->runs - done[s], &cells[wi][s]);
+        cells[wi][s].skipped = w->systems->v[s].skip;
+    }
+}
+
+/* The first line of path that starts with key, after its ": ", or "?". */
+static void read_field(const char *path, const char *key, char *buf, size_t len)
+{
+    snprintf(buf, len, "?");
+    FILE *f = fopen(path, "r");
+    char line[512];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, strlen(key)) != 0)
+            continue;
+        char *v = strstr(line, ": ");
+        v = v != NULL ? v + 2 : line;
+        v[strcspn(v, "\n")] = '\0';
+        if (snprintf(buf, len, "%s", v) >= (int)len)
+            buf[len - 1] = '\0'; /* cut */
+        break;
+    }
+    if (f != NULL)
+        fclose(f);
 }
 
 static void print_machine(const struct options *opt)
@@ -353,10 +622,17 @@ static void print_machine(const struct options *opt)
     struct utsname u;
     if (uname(&u) != 0)
         memset(&u, 0, sizeof u);
-    printf("formica-bench: formica %s; machine: %ld CPUs online, %s %s %s; mode: %s, %d run%s "
-           "per figure (medians)\n",
-           fm_version_string(), sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine,
-           opt->quick ? "quick" : "full", opt->runs, opt->runs == 1 ? "" : "s");
+    char cpu[128], load[64];
+    read_field("/proc/cpuinfo", "model name", cpu, sizeof cpu);
+    read_field("/proc/loadavg", "", load, sizeof load);
+    double l1, l5, l15; /* the three averages, without the task counts */
+    if (sscanf(load, "%lf %lf %lf", &l1, &l5, &l15) == 3)
+        snprintf(load, sizeof load, "%.1f %.1f %.1f", l1, l5, l15);
+    printf("formica-bench: formica %s; mode: %s, %d run%s per figure (medians)\n"
+           "machine: %ld CPUs online (%s), %s %s %s; load average at start: %s\n",
+           fm_version_string(), opt->quick ? "quick" : "full", opt->runs,
+           opt->runs == 1 ? "" : "s", sysconf(_SC_NPROCESSORS_ONLN), cpu, u.sysname, u.release,
+           u.machine, load);
 }
 
 int main(int argc, char **argv)
@@ -364,10 +640,26 @@ int main(int argc, char **argv)
     /* Line-buffered, so that the table and the progress lines on stderr come out
      * in order when both go to one file. */
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct options opt;
+    if (argc > 1 && strcmp(argv[1], "--child") == 0)
+        return exec_child_main(argc, argv);
+    static struct options opt;
     if (!parse_options(argc, argv, &opt))
         return 2;
+    if (opt.csv_path != NULL) {
+        snprintf(opt.results_dir, sizeof opt.results_dir, "%s", opt.csv_path);
+        char *slash = strrchr(opt.results_dir, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        else
+            snprintf(opt.results_dir, sizeof opt.results_dir, ".");
+    }
     workloads_configure(opt.quick);
+    for (int w = 0; w < bench_workload_count; w++)
+        if (bench_workloads[w]->systems->n > BENCH_MAX_SYSTEMS) {
+            fprintf(stderr, "formica-bench: %s has more than BENCH_MAX_SYSTEMS systems\n",
+                    bench_workloads[w]->id);
+            return 2;
+        }
     print_machine(&opt);
     for (int w = 0; w < bench_workload_count; w++)
         if (opt.selected[w] && bench_workloads[w]->prepare != NULL)
@@ -391,6 +683,7 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("CSV written to %s\n", opt.csv_path);
+        charts_write(opt.results_dir, opt.selected, cells);
     }
     return 0;
 }

@@ -21,15 +21,27 @@ static int column_width(const struct bench_system *sys)
 static void format_value(char *buf, size_t len, double v)
 {
     double a = fabs(v);
-    const char *fmt = a >= 100 || v == floor(v) ? "%.0f" : a >= 10 ? "%.1f" : a >= 1 ? "%.2f" : "%.3f";
+    const char *fmt = a >= 100 || v == floor(v) ? "%.0f"
+                      : a >= 10              ? "%.1f"
+                      : a >= 1               ? "%.2f"
+                      : a >= 0.01            ? "%.3f"
+                                             : "%.2g";
     snprintf(buf, len, fmt, v);
 }
 
 /* The value column of one cell; a '*' marks a median over fewer runs than asked. */
 static void format_cell(char *buf, size_t len, const struct cell *c, int m)
 {
+    if (c->skipped != NULL) {
+        snprintf(buf, len, "skipped");
+        return;
+    }
     if (c->runs_ok == 0) {
         snprintf(buf, len, "%s", strstr(c->failure, "timeout") ? "timeout" : "failed");
+        return;
+    }
+    if (isnan(c->value[m])) {
+        snprintf(buf, len, "-");
         return;
     }
     char num[24];
@@ -44,7 +56,8 @@ static bool best_value(const struct workload *w, const struct cell *cells, int m
 {
     bool found = false;
     for (int s = 0; s < w->systems->n; s++) {
-        if (w->systems->v[s].is_formica != formica || cells[s].runs_ok == 0)
+        if (w->systems->v[s].is_formica != formica || cells[s].runs_ok == 0 ||
+            isnan(cells[s].value[m]))
             continue;
         if (!found || cells[s].value[m] < *best)
             *best = cells[s].value[m];
@@ -72,7 +85,8 @@ static void format_ratio(char *buf, size_t len, const struct workload *w, const 
 void report_header(FILE *out)
 {
     fprintf(out, "\n(last column: formica's best mode / the best other system; below 1 = formica "
-                 "lower; * = median of the runs that did not fail)\n");
+                 "lower; * = median of the runs that did not fail; - = not measured by that "
+                 "system; skipped = peer not installed, see the notes)\n");
 }
 
 void report_workload(FILE *out, int wi, cell_table cells)
@@ -105,13 +119,18 @@ void report_notes(FILE *out, const bool *selected, cell_table cells)
         const struct system_list *sys = bench_workloads[wi]->systems;
         for (int s = 0; s < sys->n && selected[wi]; s++) {
             const struct cell *c = &cells[wi][s];
-            if (c->runs_failed == 0 && c->runs_skipped == 0 && c->note[0] == '\0')
+            if (c->runs_failed == 0 && c->runs_skipped == 0 && c->note[0] == '\0' &&
+                c->skipped == NULL)
                 continue;
             if (!any)
                 fprintf(out, "\nNotes:\n");
             any = true;
             fprintf(out, "  %s %s:", bench_workloads[wi]->id, sys->v[s].name);
             const char *sep = " ";
+            if (c->skipped) {
+                fprintf(out, "%snot built here: install %s (make bench-deps)", sep, c->skipped);
+                sep = "; ";
+            }
             if (c->runs_failed) {
                 fprintf(out, "%s%d of %d runs failed: %s", sep, c->runs_failed,
                         c->runs_failed + c->runs_ok, c->failure);
@@ -130,7 +149,7 @@ void report_notes(FILE *out, const bool *selected, cell_table cells)
 
 /* mkdir -p of the folder that will hold path: results/ is not kept in git while
  * it is empty, so a fresh clone does not have it. */
-static int make_parent_dirs(const char *path)
+int bench_make_parent_dirs(const char *path)
 {
     char *copy = strdup(path);
     if (copy == NULL)
@@ -150,16 +169,19 @@ static int make_parent_dirs(const char *path)
 static void csv_cell(FILE *f, const struct workload *w, const struct bench_system *sys,
                      const struct cell *c)
 {
+    if (c->skipped != NULL)
+        fprintf(f, "%s,%s,skipped,NA,install %s\n", w->id, sys->name, c->skipped);
     for (int m = 0; m < w->nmetrics && c->runs_ok > 0; m++)
-        fprintf(f, "%s,%s,%s,%.6g,%s\n", w->id, sys->name, w->metrics[m].name, c->value[m],
-                w->metrics[m].unit);
+        if (!isnan(c->value[m]))
+            fprintf(f, "%s,%s,%s,%.6g,%s\n", w->id, sys->name, w->metrics[m].name, c->value[m],
+                    w->metrics[m].unit);
     if (c->runs_failed > 0)
         fprintf(f, "%s,%s,failed_runs,%d,runs\n", w->id, sys->name, c->runs_failed);
 }
 
 int report_csv(const char *path, const bool *selected, cell_table cells)
 {
-    int rc = make_parent_dirs(path);
+    int rc = bench_make_parent_dirs(path);
     if (rc != 0)
         return rc;
     FILE *f = fopen(path, "w");

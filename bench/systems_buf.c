@@ -56,8 +56,9 @@ static const struct buf_system bufpool = {bufpool_create, bufpool_get, bufpool_p
 static const struct buf_system glibc = {malloc_create, malloc_get, malloc_put, malloc_destroy};
 
 static const struct bench_system buf_system_v[] = {
-    {"formica-bufpool", true, &bufpool},
-    {"malloc", false, &glibc},
+    {"formica-bufpool", true, &bufpool, NULL, NULL},
+    {"malloc", false, &glibc, NULL, NULL},
+    ALLOCATOR_PEERS(&glibc), /* malloc/free inside the allocator's helper */
 };
 const struct system_list buf_systems = {buf_system_v,
                                         (int)(sizeof buf_system_v / sizeof buf_system_v[0])};

@@ -389,7 +389,7 @@ const struct workload workload_o2 = {"O2", "buffers", O2_NMETRICS,
      {[O2_NS_PER_PAIR] = {"ns_per_pair", "ns", FROM_CHILD, true},
       [O2_PEAK_RSS] = PEAK_RSS_METRIC},
      run_o2, describe_o2, NULL,
-     &buf_systems};
+     &buf_systems, NULL};
 
 /* The figures of O3 and O4; the baseline and the live bytes are context,
  * not scores. */
@@ -403,8 +403,8 @@ const struct workload workload_o2 = {"O2", "buffers", O2_NMETRICS,
 
 const struct workload workload_o3 = {"O3", "burst", B_NMETRICS, BURST_METRICS,
      run_o3, describe_o3, note_gnuplot,
-     &buf_systems};
+     &buf_systems, NULL};
 
 const struct workload workload_o4 = {"O4", "fragmented burst", B_NMETRICS, BURST_METRICS,
      run_o4, describe_o4, note_gnuplot,
-     &buf_systems};
+     &buf_systems, NULL};

@@ -11,7 +11,8 @@
  *
  * Systems: formica's fm_objpool (obj_size 64, defaults otherwise), malloc and
  * free, a per-thread free list (the fastest possible, but it never moves an
- * object between threads), and one free list under a mutex.
+ * object between threads), one free list under a mutex, malloc and free in
+ * programs linked with jemalloc, mimalloc and tcmalloc, and Go's sync.Pool.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,13 +27,6 @@
 #define OBJ_SIZE 64
 
 /* ---- the systems ---- */
-
-struct obj_system {
-    int (*create)(void **ctx);
-    void *(*get)(void *ctx);
-    void (*put)(void *ctx, void *obj);
-    void (*destroy)(void *ctx);
-};
 
 static int objpool_create(void **ctx)
 {
@@ -140,9 +134,9 @@ static void mutex_list_put(void *ctx, void *obj)
     pthread_mutex_unlock(&l->lock);
 }
 
-static const struct obj_system objpool = {objpool_create, objpool_get, objpool_put,
-                                          objpool_destroy};
-static const struct obj_system mallocfree = {malloc_create, malloc_get, malloc_put,
+const struct obj_system formica_objpool_system = {objpool_create, objpool_get, objpool_put,
+                                                 objpool_destroy};
+const struct obj_system malloc_obj_system = {malloc_create, malloc_get, malloc_put,
                                              nothing_to_destroy};
 static const struct obj_system thread_free_list = {malloc_create, thread_list_get,
                                                    thread_list_put, nothing_to_destroy};
@@ -150,10 +144,12 @@ static const struct obj_system mutex_free_list = {mutex_list_create, mutex_list_
                                                   mutex_list_put, nothing_to_destroy};
 
 static const struct bench_system obj_system_v[] = {
-    {"formica-objpool", true, &objpool},
-    {"malloc", false, &mallocfree},
-    {"thread-freelist", false, &thread_free_list},
-    {"mutex-freelist", false, &mutex_free_list},
+    {"formica-objpool", true, &formica_objpool_system, NULL, NULL},
+    {"malloc", false, &malloc_obj_system, NULL, NULL},
+    {"thread-freelist", false, &thread_free_list, NULL, NULL},
+    {"mutex-freelist", false, &mutex_free_list, NULL, NULL},
+    ALLOCATOR_PEERS(&malloc_obj_system), /* malloc/free inside the allocator's helper */
+    GO_PEER("go-syncpool"),              /* sync.Pool of 64-byte slices */
 };
 static const struct system_list obj_systems = {
     obj_system_v, (int)(sizeof obj_system_v / sizeof obj_system_v[0])};
@@ -336,20 +332,36 @@ static void describe_o1h(char *buf, size_t len)
              pairs, OBJ_SIZE, RING);
 }
 
+/* Sizes for the Go program (bench.h: params). */
+static void params_o1(char *buf, size_t len)
+{
+    snprintf(buf, len, "pairs=%ld threads=2 obj_size=%d", pairs, OBJ_SIZE);
+}
+
+static void params_o1s(char *buf, size_t len)
+{
+    snprintf(buf, len, "pairs=%ld threads=1 obj_size=%d", pairs, OBJ_SIZE);
+}
+
+static void params_o1h(char *buf, size_t len)
+{
+    snprintf(buf, len, "pairs=%ld ring=%d obj_size=%d", pairs, RING, OBJ_SIZE);
+}
+
 #define PEAK_RSS_METRIC {"peak_rss", "MB", FROM_RUSAGE, true}
 
 const struct workload workload_o1 = {
     "O1", "objects", O1_NMETRICS,
     {[O1_NS_PER_PAIR] = {"ns_per_pair", "ns", FROM_CHILD, true}, [O1_PEAK_RSS] = PEAK_RSS_METRIC},
-    run_o1, describe_o1, NULL, &obj_systems};
+    run_o1, describe_o1, NULL, &obj_systems, params_o1};
 
 const struct workload workload_o1s = {
     "O1s", "objects, one thread", O1_NMETRICS,
     {[O1_NS_PER_PAIR] = {"ns_per_pair", "ns", FROM_CHILD, true}, [O1_PEAK_RSS] = PEAK_RSS_METRIC},
-    run_o1s, describe_o1s, NULL, &obj_systems};
+    run_o1s, describe_o1s, NULL, &obj_systems, params_o1s};
 
 const struct workload workload_o1h = {
     "O1h", "objects handed between threads", O1_NMETRICS,
     {[O1_NS_PER_PAIR] = {"ns_per_object", "ns", FROM_CHILD, true},
      [O1_PEAK_RSS] = PEAK_RSS_METRIC},
-    run_o1h, describe_o1h, NULL, &obj_systems};
+    run_o1h, describe_o1h, NULL, &obj_systems, params_o1h};

@@ -175,11 +175,14 @@ static void calibrate_cpu_task(void)
 
 /* ---- submitting and waiting ---- */
 
-/* Submits fn(arg) n times. A submit that fails with -EAGAIN (a thread could not
- * be started) is retried after a pause and counted; any other error stops. */
+/* Submits fn(arg) n times (a peer with run_batch also waits for them). A submit
+ * that fails with -EAGAIN (a thread could not be started) is retried after a
+ * pause and counted; any other error stops. */
 static int submit_many(const struct pool_system *sys, void *pool, fm_task_fn fn, void *arg,
                        long n, long *retries)
 {
+    if (sys->run_batch != NULL)
+        return sys->run_batch(pool, fn, arg, n); /* returns once all ran */
     for (long i = 0; i < n; i++) {
         int rc;
         while ((rc = sys->submit(pool, fn, arg)) == -EAGAIN) {
@@ -370,22 +373,31 @@ static bool read_proc_sample(struct proc_sample *s)
     return true;
 }
 
-/* Samples the process every 10 ms and keeps the highest thread count. */
+/* Samples the process every 10 ms and keeps the highest thread count; every
+ * 5th sample also goes to the series file ("seconds rss_mb threads"), if any. */
 struct sampler {
     pthread_t thread;
     atomic_bool stop;
     long peak_threads; /* read by the main thread only after the join */
+    FILE *series;
 };
+
+enum { SERIES_EVERY = 5 };
 
 static void *sampler_main(void *arg)
 {
     struct sampler *s = arg;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
-    while (!atomic_load(&s->stop)) {
+    double t0 = monotonic_seconds();
+    for (long n = 0; !atomic_load(&s->stop); n++) {
         struct proc_sample now;
-        if (read_proc_sample(&now) && now.threads > s->peak_threads)
+        bool ok = read_proc_sample(&now);
+        if (ok && now.threads > s->peak_threads)
             s->peak_threads = now.threads;
+        if (ok && s->series != NULL && n % SERIES_EVERY == 0)
+            fprintf(s->series, "%.3f %.2f %ld\n", monotonic_seconds() - t0, now.rss_mb,
+                    now.threads);
         next.tv_nsec += SAMPLE_PERIOD_NS;
         if (next.tv_nsec >= NS_PER_S) {
             next.tv_nsec -= NS_PER_S;
@@ -401,6 +413,7 @@ static int sampler_start(struct sampler *s)
 {
     atomic_init(&s->stop, false);
     s->peak_threads = 0;
+    s->series = bench_series_path != NULL ? fopen(bench_series_path, "w") : NULL;
     return -pthread_create(&s->thread, NULL, sampler_main, s);
 }
 
@@ -408,6 +421,8 @@ static long sampler_stop(struct sampler *s)
 {
     atomic_store(&s->stop, true);
     pthread_join(s->thread, NULL);
+    if (s->series != NULL)
+        fclose(s->series);
     return s->peak_threads;
 }
 
@@ -475,6 +490,34 @@ static void describe_w4(char *buf, size_t len)
              (double)W4_EXPIRY_NS / 1e9, BENCH_OWN_THREADS);
 }
 
+/* ---- sizes for the Go program (bench.h: params) ---- */
+
+static void params_w1(char *buf, size_t len)
+{
+    snprintf(buf, len, "tasks=%ld capacity=%d", w1.tasks, w1.capacity);
+}
+
+static void params_w2(char *buf, size_t len)
+{
+    snprintf(buf, len, "tasks=%ld capacity=%d sleep_ns=%d", w2.tasks, w2.capacity,
+             W2_TASK_SLEEP_NS);
+}
+
+static void params_w3(char *buf, size_t len)
+{
+    snprintf(buf, len, "tasks=%ld capacity=%d burn_iters=%llu calibration_tasks=%d", w3.tasks,
+             w3.capacity, (unsigned long long)cpu_task.iters, W3_CALIBRATION_TASKS);
+}
+
+static void params_w4(char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "bursts=%d tasks=%ld capacity=%d sleep_ns=%d interval_ns=%.0f expiry_ns=%lld "
+             "settle_ns=%.0f own_threads=%d",
+             w4.bursts, w4.tasks, w4.capacity, W4_TASK_SLEEP_NS, w4.interval_s * 1e9,
+             (long long)W4_EXPIRY_NS, W4_SETTLE_S * 1e9, BENCH_OWN_THREADS);
+}
+
 /* ---- the list ---- */
 
 #define PEAK_RSS_METRIC {"peak_rss", "MB", FROM_RUSAGE, true}
@@ -485,14 +528,14 @@ const struct workload workload_w1 = {"W1", "tiny", W1_NMETRICS,
       [W1_PEAK_RSS] = PEAK_RSS_METRIC,
       [W1_RETRIES] = RETRIES_METRIC},
      run_w1, describe_w1, NULL,
-     &pool_multi_systems};
+     &pool_multi_systems, params_w1};
 
 const struct workload workload_w2 = {"W2", "sleep", W2_NMETRICS,
      {[W2_WALL] = {"wall", "s", FROM_CHILD, true},
       [W2_PEAK_RSS] = PEAK_RSS_METRIC,
       [W2_RETRIES] = RETRIES_METRIC},
      run_w2, describe_w2, NULL,
-     &pool_systems};
+     &pool_systems, params_w2};
 
 const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
      {[W3_WALL] = {"wall", "s", FROM_CHILD, true},
@@ -500,7 +543,7 @@ const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
       [W3_PEAK_RSS] = PEAK_RSS_METRIC,
       [W3_RETRIES] = RETRIES_METRIC},
      run_w3, describe_w3, calibrate_cpu_task,
-     &pool_multi_systems};
+     &pool_multi_systems, params_w3};
 
 const struct workload workload_w4 = {"W4", "burst", W4_NMETRICS,
      {[W4_PEAK_THREADS] = {"peak_threads", "threads", FROM_CHILD, true},
@@ -512,4 +555,4 @@ const struct workload workload_w4 = {"W4", "burst", W4_NMETRICS,
       [W4_PEAK_RSS] = PEAK_RSS_METRIC,
       [W4_RETRIES] = RETRIES_METRIC},
      run_w4, describe_w4, NULL,
-     &pool_systems};
+     &pool_systems, params_w4};
