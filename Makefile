@@ -46,9 +46,12 @@ test-release test-debug test-asan test-tsan: test-%: %
 bench: release
 	./build/release/bench/formica-bench --csv bench/results/latest.csv $(BENCH_ARGS)
 
+# CMake caches what it did not find: the configure after an install must look
+# again, so the caches of existing build folders go (the objects stay).
 bench-deps:
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_DEPS)
+	rm -f build/*/CMakeCache.txt
 
 install: release
 	cmake --install build/release --prefix $(PREFIX)
