@@ -245,7 +245,7 @@ static void *churn_main(void *arg)
 
 FM_TEST(threads_come_and_go_while_the_timer_cycles)
 {
-    struct churn c = {new_pool(2 * 1000 * 1000), 40};
+    struct churn c = {new_pool(2 * 1000 * 1000), 40 / SCALE + 4};
     for (int wave = 0; wave < 60 / SCALE + 2; wave++) {
         pthread_t th[6];
         for (int i = 0; i < 6; i++)
