@@ -13,46 +13,53 @@
 #include "bufpool_internal.h"
 
 static pthread_mutex_t fm__buf_registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fm_bufpool *fm__buf_registry; /* registry lock */
+static struct fm__buf_list fm__buf_registry; /* registry lock */
+
+static struct fm_bufpool *fm__buf_of_reg(struct fm__buf_node *n)
+{
+    return (struct fm_bufpool *)((char *)n - offsetof(struct fm_bufpool, reg));
+}
 
 void fm__buf_register(struct fm_bufpool *b)
 {
     fm__atfork_init();
     pthread_mutex_lock(&fm__buf_registry_lock);
-    b->reg_prev = NULL;
-    b->reg_next = fm__buf_registry;
-    if (b->reg_next)
-        b->reg_next->reg_prev = b;
-    fm__buf_registry = b;
+    fm__buf_list_push(&fm__buf_registry, &b->reg, 0);
     pthread_mutex_unlock(&fm__buf_registry_lock);
 }
 
 void fm__buf_unregister(struct fm_bufpool *b)
 {
     pthread_mutex_lock(&fm__buf_registry_lock);
-    if (b->reg_prev)
-        b->reg_prev->reg_next = b->reg_next;
-    else
-        fm__buf_registry = b->reg_next;
-    if (b->reg_next)
-        b->reg_next->reg_prev = b->reg_prev;
+    fm__buf_list_remove(&fm__buf_registry, &b->reg);
     pthread_mutex_unlock(&fm__buf_registry_lock);
+}
+
+/* Calls fn on every class lock of every pool; registry lock held. */
+static void fm__buf_each_lock(int (*fn)(pthread_mutex_t *))
+{
+    for (struct fm__buf_node *n = fm__buf_registry.head; n; n = n->next) {
+        struct fm_bufpool *b = fm__buf_of_reg(n);
+        for (unsigned c = 0; c < b->nclasses; c++)
+            fn(&b->cls[c].lock);
+    }
 }
 
 void fm__bufpool_atfork_prepare(void)
 {
     pthread_mutex_lock(&fm__buf_registry_lock);
-    for (struct fm_bufpool *b = fm__buf_registry; b; b = b->reg_next)
-        for (unsigned c = 0; c < b->nclasses; c++)
-            pthread_mutex_lock(&b->cls[c].lock);
+    fm__buf_each_lock(pthread_mutex_lock);
 }
 
 void fm__bufpool_atfork_parent(void)
 {
-    for (struct fm_bufpool *b = fm__buf_registry; b; b = b->reg_next)
-        for (unsigned c = 0; c < b->nclasses; c++)
-            pthread_mutex_unlock(&b->cls[c].lock);
+    fm__buf_each_lock(pthread_mutex_unlock);
     pthread_mutex_unlock(&fm__buf_registry_lock);
+}
+
+static int fm__buf_lock_init(pthread_mutex_t *m)
+{
+    return pthread_mutex_init(m, NULL);
 }
 
 /* The child keeps everything cached. It has no maintenance thread and no
@@ -60,9 +67,9 @@ void fm__bufpool_atfork_parent(void)
  * caches something asks for a tick (starting the thread in the child). */
 void fm__bufpool_atfork_child(void)
 {
-    for (struct fm_bufpool *b = fm__buf_registry; b; b = b->reg_next) {
-        for (unsigned c = 0; c < b->nclasses; c++)
-            pthread_mutex_init(&b->cls[c].lock, NULL);
+    fm__buf_each_lock(fm__buf_lock_init);
+    for (struct fm__buf_node *n = fm__buf_registry.head; n; n = n->next) {
+        struct fm_bufpool *b = fm__buf_of_reg(n);
         atomic_store(&b->armed, b->decay_ns < 0);
     }
     pthread_mutex_init(&fm__buf_registry_lock, NULL);

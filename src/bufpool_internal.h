@@ -67,8 +67,8 @@ struct fm__buf_hdr {
     uint32_t cls;   /* class index; direct blocks: the mapping's length in pages */
 };
 
-/* A node in a list kept newest first; lives in a free large block's body or
- * at the start of a chunk. */
+/* A node in a list kept newest first; lives in a free large block's body, at
+ * the start of a chunk, or in a pool (the registry of bufpool_fork.c). */
 struct fm__buf_node {
     struct fm__buf_node *next, *prev;
     int64_t stamp; /* when it was last used (pushed) */
@@ -77,6 +77,30 @@ struct fm__buf_node {
 struct fm__buf_list {
     struct fm__buf_node *head, *tail;
 };
+
+static inline void fm__buf_list_push(struct fm__buf_list *l, struct fm__buf_node *n, int64_t stamp)
+{
+    n->stamp = stamp;
+    n->prev = NULL;
+    n->next = l->head;
+    if (l->head)
+        l->head->prev = n;
+    else
+        l->tail = n;
+    l->head = n;
+}
+
+static inline void fm__buf_list_remove(struct fm__buf_list *l, struct fm__buf_node *n)
+{
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        l->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        l->tail = n->prev;
+}
 
 /* A chunk of FM__BUF_CHUNK bytes, aligned to its size, for one small class.
  * Blocks follow this header; a block finds its chunk by masking its address.
@@ -139,7 +163,7 @@ struct fm_bufpool {
     _Atomic uint64_t returned, dropped;
     _Atomic uint64_t direct_gets, direct_puts, direct_failed;
     _Atomic size_t direct_live;
-    struct fm_bufpool *reg_next, *reg_prev; /* every pool (bufpool_fork.c) */
+    struct fm__buf_node reg; /* in the list of every pool (bufpool_fork.c) */
     struct fm__buf_class cls[];
 };
 

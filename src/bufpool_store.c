@@ -10,30 +10,6 @@
  */
 #include "bufpool_internal.h"
 
-static void fm__buf_list_push(struct fm__buf_list *l, struct fm__buf_node *n, int64_t stamp)
-{
-    n->stamp = stamp;
-    n->prev = NULL;
-    n->next = l->head;
-    if (l->head)
-        l->head->prev = n;
-    else
-        l->tail = n;
-    l->head = n;
-}
-
-static void fm__buf_list_remove(struct fm__buf_list *l, struct fm__buf_node *n)
-{
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        l->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        l->tail = n->prev;
-}
-
 static int fm__buf_is_large(const struct fm__buf_class *k)
 {
     return k->size >= FM__BUF_LARGE;
