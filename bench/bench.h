@@ -78,12 +78,13 @@ struct bench_system {
     const char *name;
     bool is_formica;
     const void *impl;
-    const char *skip; /* not built here: the Debian package that brings it */
+    const char *skip; /* not built here: why, e.g. "install libuv1-dev (make bench-deps)" */
     const char *exec; /* run by this helper program (see the top), not by a fork */
 };
 
 /* The entry of a peer that was not found at build time. */
-#define SKIPPED_SYSTEM(name, package) {name, false, NULL, package, NULL}
+#define SKIPPED_SYSTEM(name, package) \
+    {name, false, NULL, "install " package " (make bench-deps)", NULL}
 
 /* The allocator peers of a malloc-based system impl: the same impl run inside
  * formica-bench-jemalloc, -mimalloc and -tcmalloc. */
@@ -234,7 +235,7 @@ double monotonic_seconds(void);
 
 /* Medians of one (workload, system) over its runs. */
 struct cell {
-    const char *skipped; /* not built here: the package to install */
+    const char *skipped; /* not built here: why (the package to install) */
     int runs_ok;
     int runs_failed;
     int runs_skipped; /* not run after a timeout */

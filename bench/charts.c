@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,8 +113,9 @@ static bool series_chart(FILE *gp, const char *dir, int wi, cell_table cells)
     for (int s = 0; s < w->systems->n; s++) {
         snprintf(files[n], sizeof files[n], "%s/series/%s-%s.dat", dir, w->id,
                  w->systems->v[s].name);
-        if (cells[wi][s].skipped == NULL && access(files[n], R_OK) == 0)
-            sys[n++] = &w->systems->v[s];
+        struct stat st;
+        if (cells[wi][s].skipped == NULL && stat(files[n], &st) == 0 && st.st_size > 0)
+            sys[n++] = &w->systems->v[s]; /* a run killed early may leave an empty file */
     }
     if (n == 0)
         return false;

@@ -566,7 +566,7 @@ static void measure_workload(int wi, const struct options *opt, cell_table cells
     int done[BENCH_MAX_SYSTEMS] = {0};
     for (int s = 0; s < w->systems->n; s++)
         if (w->systems->v[s].skip != NULL)
-            fprintf(stderr, "  %s %-16s skipped: install %s\n", w->id, w->systems->v[s].name,
+            fprintf(stderr, "  %s %-16s skipped: %s\n", w->id, w->systems->v[s].name,
                     w->systems->v[s].skip);
     for (int r = 0; r < opt->runs; r++) {
         for (int s = 0; s < w->systems->n; s++) {

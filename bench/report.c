@@ -128,7 +128,7 @@ void report_notes(FILE *out, const bool *selected, cell_table cells)
             fprintf(out, "  %s %s:", bench_workloads[wi]->id, sys->v[s].name);
             const char *sep = " ";
             if (c->skipped) {
-                fprintf(out, "%snot built here: install %s (make bench-deps)", sep, c->skipped);
+                fprintf(out, "%snot built here: %s", sep, c->skipped);
                 sep = "; ";
             }
             if (c->runs_failed) {
@@ -170,7 +170,7 @@ static void csv_cell(FILE *f, const struct workload *w, const struct bench_syste
                      const struct cell *c)
 {
     if (c->skipped != NULL)
-        fprintf(f, "%s,%s,skipped,NA,install %s\n", w->id, sys->name, c->skipped);
+        fprintf(f, "%s,%s,skipped,NA,%s\n", w->id, sys->name, c->skipped);
     for (int m = 0; m < w->nmetrics && c->runs_ok > 0; m++)
         if (!isnan(c->value[m]))
             fprintf(f, "%s,%s,%s,%.6g,%s\n", w->id, sys->name, w->metrics[m].name, c->value[m],

@@ -145,7 +145,7 @@ static const struct a1_system a1_libuv = {&libuv_pool_system, NULL};
 #ifdef BENCH_HAVE_COUNT
 #define COUNTED(name, formica, impl) {name, formica, impl, NULL, "formica-bench-count"}
 #else
-#define COUNTED(name, formica, impl) {name, formica, NULL, "a build without sanitizers", NULL}
+#define COUNTED(name, formica, impl) {name, formica, impl, "needs a build without sanitizers", NULL}
 #endif
 
 static const struct bench_system a1_system_v[] = {
