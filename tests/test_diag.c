@@ -66,9 +66,14 @@ FM_TEST(threads_live_drops_after_expiry)
 FM_TEST(threads_live_is_zero_in_a_fork_child)
 {
     SKIP_UNDER_TSAN();
-    fm_pool_opts o = {.prealloc = 1};
+    /* No expiry: no maintenance thread starting around the fork. The
+     * workers are idle before it: a thread inside the allocator at fork time
+     * (a starting thread allocates) would leave its lock held in the child,
+     * where the sanitizers' allocators then hang. */
+    fm_pool_opts o = {.prealloc = 1, .expiry_ns = -1};
     fm_pool *p = new_pool(3, &o);
     FM_CHECK(fm_threads_live() >= 3);
+    FM_CHECK(FM_WAIT_UNTIL(pool_stats(p).idle == 3, 10000));
     pid_t pid = fork();
     if (pid == 0) {
         int ok = fm_threads_live() == 0;
