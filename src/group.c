@@ -94,9 +94,11 @@ static void fm__group_run(void *arg)
 
 FM_API int fm_group_new(fm_group **out, fm_pool *p, int limit)
 {
-    if (!out || !p || limit < 0)
+    if (!out)
         return -EINVAL;
     *out = NULL;
+    if (!p || limit < 0)
+        return -EINVAL;
     struct fm_group *g = calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;

@@ -464,13 +464,6 @@ static void fm__objtc_harvest(void *payload, void *ctx)
     fm__objtc_unload_all(payload, ctx);
 }
 
-/* New caches start empty, with limit 0 and no spare: zeroed memory is that. */
-static void fm__objtc_init(struct fm__tc_owner *o, void *payload)
-{
-    (void)o;
-    (void)payload;
-}
-
 /* A departing (or evicted) thread's objects go on the orphan list, where the
  * next thread short of objects takes them. tc lock held. */
 static void fm__objtc_flush(struct fm__tc_owner *o, void *payload)
@@ -852,7 +845,9 @@ int fm_objpool_new(fm_objpool **out, const fm_objpool_opts *opts)
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->cycle_lock, NULL);
     p->interval_ns = o.cleanup_interval_ns == 0 ? FM__OBJ_DEFAULT_INTERVAL : o.cleanup_interval_ns;
-    fm__tc_owner_init(&p->tco, sizeof(struct fm__objtc), fm__objtc_init, fm__objtc_flush);
+    /* No init: a new cache is zeroed memory, which is empty, with limit 0 and
+     * no spare. */
+    fm__tc_owner_init(&p->tco, sizeof(struct fm__objtc), NULL, fm__objtc_flush);
     fm__objpool_registry_add(p);
     if (p->interval_ns > 0) {
         p->maint.tick = fm__objpool_tick;

@@ -148,7 +148,8 @@ static struct fm__tc *fm__tc_find_free(struct fm__tc_owner *o)
     c->owner = o;
     c->next = o->caches;
     o->caches = c;
-    o->init(o, c->payload);
+    if (o->init)
+        o->init(o, c->payload);
     return c;
 }
 

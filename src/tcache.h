@@ -69,7 +69,8 @@ struct fm__tc_owner {
     uint64_t id;           /* unique for the life of the process; never 0 */
     unsigned slot;         /* index in every thread's slot table */
     size_t payload_size;
-    /* A new cache's payload (zeroed memory) made ready; tc lock held. */
+    /* A new cache's payload (zeroed memory) made ready, or NULL when zeroed
+     * memory is ready as it is; tc lock held. */
     void (*init)(struct fm__tc_owner *o, void *payload);
     /* Moves what payload holds back to the module (thread exit, eviction);
      * tc lock held; must leave payload as init left it. */
