@@ -28,7 +28,7 @@ int fm_bufpool_new(fm_bufpool **out, const fm_bufpool_opts *opts)
     unsigned n = fm__buf_class_of(max) + 1;
     size_t size = fm__buf_round(sizeof(fm_bufpool) + n * sizeof(struct fm__buf_class),
                                 FM__CACHELINE);
-    fm_bufpool *b = aligned_alloc(FM__CACHELINE, size);
+    fm_bufpool *b = fm__sys.aligned_alloc(FM__CACHELINE, size);
     if (!b)
         return -ENOMEM;
     memset(b, 0, size);
@@ -83,7 +83,7 @@ void fm_bufpool_destroy(fm_bufpool *b)
         fm__buf_store_decay(b, c, INT64_MAX);
         pthread_mutex_destroy(&b->cls[c].lock);
     }
-    free(b);
+    fm__sys.free(b);
 }
 
 /* ---- direct mappings: requests above max_size ---- */

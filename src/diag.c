@@ -208,9 +208,9 @@ FM_API int fm_pool_dump(const fm_pool *cp, FILE *out)
         n = fm__collect(p, tasks, max);
         if (n <= max)
             break;
-        free(tasks);
+        fm__sys.free(tasks);
         max = n + 8; /* workers may have started meanwhile */
-        tasks = malloc((size_t)max * sizeof *tasks);
+        tasks = fm__sys.malloc((size_t)max * sizeof *tasks);
         if (!tasks)
             return -ENOMEM;
     }
@@ -230,7 +230,7 @@ FM_API int fm_pool_dump(const fm_pool *cp, FILE *out)
                        tasks[i].worker, fn, u.p, tasks[i].arg,
                        (double)tasks[i].running_ns / 1e9) < 0;
     }
-    free(tasks);
+    fm__sys.free(tasks);
     char json[512];
     fm_pool_stats_json(p, json, sizeof json);
     err |= fprintf(out, "  counters %s\n", json) < 0;

@@ -55,7 +55,7 @@ static inline int fm__fifo_init(struct fm__fifo *q, size_t capacity)
             return -ENOMEM;
         n <<= 1;
     }
-    q->cells = calloc(n, sizeof *q->cells);
+    q->cells = fm__sys.calloc(n, sizeof *q->cells);
     if (!q->cells)
         return -ENOMEM;
     q->mask = n - 1;
@@ -78,7 +78,7 @@ static inline void fm__fifo_reset(struct fm__fifo *q)
 
 static inline void fm__fifo_free(struct fm__fifo *q)
 {
-    free(q->cells);
+    fm__sys.free(q->cells);
     q->cells = NULL;
 }
 

@@ -31,7 +31,7 @@ static void fm__future_free(struct fm_future *f)
 {
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->lock);
-    free(f);
+    fm__sys.free(f);
 }
 
 static void fm__future_unref(struct fm_future *f)
@@ -59,18 +59,21 @@ FM_API int fm_pool_call(fm_pool *p, fm_call_fn fn, void *arg, fm_future **out)
     *out = NULL;
     if (!p || !fn)
         return -EINVAL;
-    struct fm_future *f = calloc(1, sizeof *f);
+    struct fm_future *f = fm__sys.calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
     int rc = fm__mutex_cond_init(&f->lock, &f->cv);
     if (rc) {
-        free(f);
+        fm__sys.free(f);
         return rc;
     }
     f->fn = fn;
     f->arg = arg;
     atomic_init(&f->refs, 2);
-    FM__HANDLE_ADD(f, "future");
+    if ((rc = FM__HANDLE_ADD(f, "future")) != 0) {
+        fm__future_free(f);
+        return rc;
+    }
     rc = fm_pool_submit(p, fm__future_run, f);
     if (rc) {
         FM__HANDLE_REMOVE(f, "future", "fm_pool_call");

@@ -88,7 +88,7 @@ static void fm__group_exec(struct fm_group *g, fm_job_fn fn, void *arg)
 static void fm__group_run(void *arg)
 {
     struct fm__job job = *(struct fm__job *)arg;
-    free(arg);
+    fm__sys.free(arg);
     fm__group_exec(job.g, job.fn, job.arg);
 }
 
@@ -99,17 +99,20 @@ FM_API int fm_group_new(fm_group **out, fm_pool *p, int limit)
     *out = NULL;
     if (!p || limit < 0)
         return -EINVAL;
-    struct fm_group *g = calloc(1, sizeof *g);
+    struct fm_group *g = fm__sys.calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;
     int rc = fm__mutex_cond_init(&g->lock, &g->done);
+    if (rc == 0 && (rc = FM__HANDLE_ADD(g, "group")) != 0) {
+        pthread_cond_destroy(&g->done);
+        pthread_mutex_destroy(&g->lock);
+    }
     if (rc) {
-        free(g);
+        fm__sys.free(g);
         return rc;
     }
     g->pool = p;
     g->limit = limit;
-    FM__HANDLE_ADD(g, "group");
     *out = g;
     return 0;
 }
@@ -157,7 +160,7 @@ FM_API int fm_group_submit(fm_group *g, fm_job_fn fn, void *arg)
         fm__group_exec(g, fn, arg);
         return 0;
     }
-    struct fm__job *job = malloc(sizeof *job);
+    struct fm__job *job = fm__sys.malloc(sizeof *job);
     if (!job) {
         fm__group_finish(g, 0);
         return -ENOMEM;
@@ -166,7 +169,7 @@ FM_API int fm_group_submit(fm_group *g, fm_job_fn fn, void *arg)
     rc = fm_pool_submit(g->pool, fm__group_run, job);
     if (rc == 0)
         return 0;
-    free(job);
+    fm__sys.free(job);
     if (rc == -EDEADLK) {
         /* The caller is a task of the saturated pool: waiting for a worker
          * would wait for itself. It runs the job instead. */
@@ -234,5 +237,5 @@ FM_API void fm_group_destroy(fm_group *g)
     pthread_mutex_unlock(&g->lock);
     pthread_cond_destroy(&g->done);
     pthread_mutex_destroy(&g->lock);
-    free(g);
+    fm__sys.free(g);
 }

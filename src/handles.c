@@ -6,6 +6,7 @@
  * The set hashes the handle's address and never dereferences it, so a
  * handle already freed is looked up safely. One mutex guards it: debug builds
  * only, and only on new and destroy. */
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
@@ -31,11 +32,11 @@ static struct fm__handle_node **fm__handle_bucket(const void *h)
     return &fm__handles[(x >> 20) % FM__HANDLE_BUCKETS];
 }
 
-void fm__handle_add(const void *h, const char *kind)
+int fm__handle_add(const void *h, const char *kind)
 {
-    struct fm__handle_node *n = malloc(sizeof *n);
+    struct fm__handle_node *n = fm__sys.malloc(sizeof *n);
     if (!n)
-        fm__die("out of memory tracking a %s handle", kind);
+        return -ENOMEM;
     n->h = h;
     n->kind = kind;
     pthread_mutex_lock(&fm__handles_lock);
@@ -43,6 +44,7 @@ void fm__handle_add(const void *h, const char *kind)
     n->next = *b;
     *b = n;
     pthread_mutex_unlock(&fm__handles_lock);
+    return 0;
 }
 
 void fm__handle_remove(const void *h, const char *kind, const char *call)
@@ -55,7 +57,7 @@ void fm__handle_remove(const void *h, const char *kind, const char *call)
         fm__die("%s(%p): not a live %s (destroyed twice?)", call, h, kind);
     *link = n->next;
     pthread_mutex_unlock(&fm__handles_lock);
-    free(n);
+    fm__sys.free(n);
 }
 
 #endif /* FM_DEBUG */

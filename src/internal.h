@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "os/sys.h" /* malloc, mmap, pthread_create, the clock: through fm__sys */
+
 /* Two cache lines: adjacent-line prefetch on x86 pulls lines in pairs, so hot
  * shared fields written by different threads sit this far apart. */
 #define FM__CACHELINE 128
@@ -36,14 +38,15 @@
 
 /* handles.c: in debug builds a set of live handles, so that destroying one
  * that is not live (a double destroy) aborts with a message. kind is a string
- * literal naming the type; the same pointer must be passed to add and remove. */
+ * literal naming the type; the same pointer must be passed to add and remove.
+ * Add returns 0, or -ENOMEM (the handle is not tracked: its constructor fails). */
 #ifdef FM_DEBUG
-void fm__handle_add(const void *h, const char *kind);
+int fm__handle_add(const void *h, const char *kind);
 void fm__handle_remove(const void *h, const char *kind, const char *call);
 #define FM__HANDLE_ADD(h, kind) fm__handle_add((h), (kind))
 #define FM__HANDLE_REMOVE(h, kind, call) fm__handle_remove((h), (kind), (call))
 #else
-#define FM__HANDLE_ADD(h, kind) ((void)0)
+#define FM__HANDLE_ADD(h, kind) 0
 #define FM__HANDLE_REMOVE(h, kind, call) ((void)0)
 #endif
 

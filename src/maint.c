@@ -126,15 +126,31 @@ int fm__maint_request(fm__maint_client *c, int64_t deadline_ns)
 {
     pthread_mutex_lock(&fm__maint.lock);
     int rc = 0;
-    if (c->registered && deadline_ns < c->deadline) {
-        c->deadline = deadline_ns;
+    if (c->registered) {
+        int earlier = deadline_ns < c->deadline;
+        if (earlier)
+            c->deadline = deadline_ns;
+        /* Also for a later deadline: the request that left the earlier one
+         * pending may have failed to start the thread. */
         rc = fm__maint_start_locked();
         /* A thread that is awake rescans every client before it sleeps. */
-        if (rc == 0 && deadline_ns < fm__maint.sleep_until && fm__maint.sleep_until != INT64_MIN)
+        if (rc == 0 && earlier && deadline_ns < fm__maint.sleep_until &&
+            fm__maint.sleep_until != INT64_MIN)
             pthread_cond_signal(&fm__maint.wake);
     }
     pthread_mutex_unlock(&fm__maint.lock);
     return rc;
+}
+
+void fm__clock_advance(int64_t ns)
+{
+    pthread_mutex_lock(&fm__maint.lock);
+    atomic_fetch_add_explicit(&fm__clock_offset, ns, memory_order_relaxed);
+    /* Under the lock: a thread about to sleep holds it from its reading of
+     * the clock to its wait, so it either sees the new offset or this signal. */
+    if (fm__maint.started)
+        pthread_cond_signal(&fm__maint.wake);
+    pthread_mutex_unlock(&fm__maint.lock);
 }
 
 void fm__maint_atfork_prepare(void)

@@ -116,12 +116,12 @@ FM_API int fm_multipool_new(fm_multipool **out, int npools, int capacity_each, f
         (lb != FM_LB_ROUND_ROBIN && lb != FM_LB_LEAST_TASKS))
         return -EINVAL;
     *out = NULL;
-    struct fm_multipool *m = calloc(1, sizeof *m + (size_t)npools * sizeof m->pools[0]);
+    struct fm_multipool *m = fm__sys.calloc(1, sizeof *m + (size_t)npools * sizeof m->pools[0]);
     if (!m)
         return -ENOMEM;
     int rc = -pthread_mutex_init(&m->lock, NULL);
     if (rc) {
-        free(m);
+        fm__sys.free(m);
         return rc;
     }
     m->lb = lb;
@@ -131,14 +131,15 @@ FM_API int fm_multipool_new(fm_multipool **out, int npools, int capacity_each, f
         if (rc == 0)
             m->npools = i + 1;
     }
+    if (rc == 0)
+        rc = FM__HANDLE_ADD(m, "multipool");
     if (rc) {
         for (int i = 0; i < m->npools; i++)
             fm_pool_destroy(m->pools[i]);
         pthread_mutex_destroy(&m->lock);
-        free(m);
+        fm__sys.free(m);
         return rc;
     }
-    FM__HANDLE_ADD(m, "multipool");
     *out = m;
     return 0;
 }
@@ -273,5 +274,5 @@ FM_API void fm_multipool_destroy(fm_multipool *m)
     for (int i = 0; i < m->npools; i++)
         fm_pool_destroy(m->pools[i]);
     pthread_mutex_destroy(&m->lock);
-    free(m);
+    fm__sys.free(m);
 }

@@ -183,7 +183,7 @@ static void fm__objtc_debug_no_dup(const struct fm__objtc *tc, uint32_t n, const
 
 static struct fm__mag *fm__mag_new(void)
 {
-    struct fm__mag *m = malloc(sizeof *m);
+    struct fm__mag *m = fm__sys.malloc(sizeof *m);
     if (m) {
         m->next = NULL;
         m->n = 0;
@@ -210,7 +210,7 @@ static void fm__obj_free(const fm_objpool *p, void *obj)
     if (p->opts.free_fn)
         p->opts.free_fn(obj, p->opts.ctx);
     else
-        free(obj);
+        fm__sys.free(obj);
 }
 
 /* Frees every object of every magazine on list, and the magazines. No lock
@@ -218,7 +218,7 @@ static void fm__obj_free(const fm_objpool *p, void *obj)
 static void fm__mags_free(fm_objpool *p, struct fm__mag *list)
 {
     uint64_t n = 0;
-    for (struct fm__mag *m; (m = fm__mag_pop(&list)) != NULL; free(m))
+    for (struct fm__mag *m; (m = fm__mag_pop(&list)) != NULL; fm__sys.free(m))
         for (uint32_t i = 0; i < m->n; i++, n++)
             fm__obj_free(p, m->obj[i]);
     fm__count(&p->dropped, n);
@@ -231,7 +231,7 @@ static void *fm__objpool_miss(fm_objpool *p)
     if (p->opts.new_fn)
         return p->opts.new_fn(p->opts.ctx);
     if (p->opts.obj_size)
-        return malloc(p->opts.obj_size);
+        return fm__sys.malloc(p->opts.obj_size);
     return NULL;
 }
 
@@ -313,7 +313,7 @@ static void fm__objpool_adopt_orphans(fm_objpool *p)
     }
     pthread_mutex_unlock(&s->lock);
     for (struct fm__mag *m; (m = fm__mag_pop(&spill)) != NULL;)
-        free(m);
+        fm__sys.free(m);
 }
 
 /* Takes a magazine of the wanted kind from the first shard that has one,
@@ -342,7 +342,7 @@ static struct fm__mag *fm__objpool_exchange(fm_objpool *p, struct fm__mag *give,
             struct fm__mag *spill = m && give ? fm__shard_push(s, give) : NULL;
             pthread_mutex_unlock(&s->lock);
             if (m) {
-                free(spill);
+                fm__sys.free(spill);
                 *home_hit = i == 0;
                 return m;
             }
@@ -352,7 +352,7 @@ static struct fm__mag *fm__objpool_exchange(fm_objpool *p, struct fm__mag *give,
         struct fm__objshard *s = fm__objpool_lock_shard(p, home);
         struct fm__mag *spill = fm__shard_push(s, give);
         pthread_mutex_unlock(&s->lock);
-        free(spill);
+        fm__sys.free(spill);
     }
     return NULL;
 }
@@ -435,27 +435,33 @@ static void fm__objtc_unload(struct fm__objtc *tc, uint32_t n, struct fm__mag *m
 }
 
 /* Moves every object of a held cache into magazines on h->full (its spare
- * first, then h->empty, then new ones) and its spare to h->empty; objects
- * stay only if no memory for a magazine can be had. The word is left alone
- * (a drain may not write it): limit 0 says its count is stale. */
+ * first, then h->empty, then new ones) and its spare to h->empty. The word is
+ * left alone (a drain may not write it): limit 0 says its count is stale. So
+ * the objects move all or none: every magazine is had first, and if no memory
+ * for one can be had, every object stays and the count stays true. */
 static void fm__objtc_unload_all(struct fm__objtc *tc, struct fm__objharvest *h)
 {
     uint32_t n = fm__objtc_count(tc, fm__tc_word(tc));
-    while (n) {
-        struct fm__mag *m = tc->spare;
+    struct fm__mag *got = NULL, *m;
+    for (uint32_t room = 0; room < n; room += FM__MAG_SIZE) {
+        m = tc->spare;
         tc->spare = NULL;
-        if (!m && !(m = fm__mag_pop(&h->empty)) && !(m = fm__mag_new()))
-            break;
-        uint32_t count = n < FM__MAG_SIZE ? n : FM__MAG_SIZE;
+        if (!m && !(m = fm__mag_pop(&h->empty)) && !(m = fm__mag_new())) {
+            while ((m = fm__mag_pop(&got)) != NULL)
+                fm__mag_push(&h->empty, m);
+            return;
+        }
+        fm__mag_push(&got, m);
+    }
+    for (uint32_t count; (m = fm__mag_pop(&got)) != NULL; n -= count) {
+        count = n < FM__MAG_SIZE ? n : FM__MAG_SIZE;
         fm__objtc_unload(tc, n, m, count);
-        n -= count;
         fm__mag_push(&h->full, m);
     }
     if (tc->spare)
         fm__mag_push(&h->empty, tc->spare);
     tc->spare = NULL;
-    if (n == 0)
-        fm__objtc_set_limit(tc, 0);
+    fm__objtc_set_limit(tc, 0);
 }
 
 /* Drain callback of a cleanup cycle. */
@@ -825,14 +831,15 @@ int fm_objpool_new(fm_objpool **out, const fm_objpool_opts *opts)
     if (opts)
         o = *opts; /* every combination of hooks and sizes has a meaning */
     /* sizeof is a multiple of the alignment: the counters are FM__ALIGNED. */
-    fm_objpool *p = aligned_alloc(FM__CACHELINE, sizeof *p);
+    fm_objpool *p = fm__sys.aligned_alloc(FM__CACHELINE, sizeof *p);
     if (!p)
         return -ENOMEM;
     memset(p, 0, sizeof *p);
     p->nshards = fm__ncpu();
-    p->shards = aligned_alloc(FM__CACHELINE, sizeof(struct fm__objshard) * (size_t)p->nshards);
+    p->shards = fm__sys.aligned_alloc(FM__CACHELINE,
+                                      sizeof(struct fm__objshard) * (size_t)p->nshards);
     if (!p->shards) {
-        free(p);
+        fm__sys.free(p);
         return -ENOMEM;
     }
     memset(p->shards, 0, sizeof(struct fm__objshard) * (size_t)p->nshards);
@@ -878,8 +885,8 @@ void fm_objpool_destroy(fm_objpool *p)
         pthread_mutex_destroy(&p->shards[i].lock);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->cycle_lock);
-    free(p->shards);
-    free(p);
+    fm__sys.free(p->shards);
+    fm__sys.free(p);
 }
 
 /* ---- statistics ---- */

@@ -481,7 +481,7 @@ static void fm__pool_free(struct fm_pool *p)
     pthread_cond_destroy(&p->room);
     pthread_cond_destroy(&p->quiet);
     pthread_cond_destroy(&p->gone);
-    free(p);
+    fm__sys.free(p);
 }
 
 FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
@@ -492,7 +492,7 @@ FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
     if (rc)
         return rc;
     *out = NULL;
-    struct fm_pool *p = aligned_alloc(FM__CACHELINE, sizeof *p);
+    struct fm_pool *p = fm__sys.aligned_alloc(FM__CACHELINE, sizeof *p);
     if (!p)
         return -ENOMEM;
     memset(p, 0, sizeof *p);
@@ -508,7 +508,7 @@ FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
     if (rc == 0 && (rc = fm__pool_init_sync(p)) != 0)
         fm__fifo_free(&p->fifo);
     if (rc) {
-        free(p);
+        fm__sys.free(p);
         return rc;
     }
     p->maint.tick = fm__pool_expiry_tick;

@@ -109,7 +109,7 @@ static void fm__tc_unbind(struct fm__tc_slot *s)
     if (c->owner)
         c->owner->flush(c->owner, c->payload);
     else
-        free(c);
+        fm__sys.free(c);
 }
 
 /* The key's destructor, at thread exit: every cache goes back. It runs on
@@ -141,7 +141,7 @@ static struct fm__tc *fm__tc_find_free(struct fm__tc_owner *o)
     size_t size = sizeof(struct fm__tc) + o->payload_size;
     size = (size + FM__CACHELINE - 1) / FM__CACHELINE * FM__CACHELINE;
     /* Aligned to a pair of cache lines: no two threads' caches share one. */
-    struct fm__tc *c = aligned_alloc(FM__CACHELINE, size);
+    struct fm__tc *c = fm__sys.aligned_alloc(FM__CACHELINE, size);
     if (!c)
         return NULL;
     memset(c, 0, size);
@@ -225,7 +225,7 @@ void fm__tc_owner_fini(struct fm__tc_owner *o)
         if (c->slot)
             c->owner = NULL; /* its thread frees it when it exits or needs the slot */
         else
-            free(c);
+            fm__sys.free(c);
         c = next;
     }
     o->caches = NULL;

@@ -12,6 +12,21 @@
 
 #include "../internal.h"
 
+struct fm__sys fm__sys = {
+    .malloc = malloc,
+    .calloc = calloc,
+    .aligned_alloc = aligned_alloc,
+    .free = free,
+    .mmap = mmap,
+    .munmap = munmap,
+    .mprotect = mprotect,
+    .madvise = madvise,
+    .pthread_create = pthread_create,
+    .clock_gettime = clock_gettime,
+};
+
+_Atomic int64_t fm__clock_offset;
+
 void fm__die(const char *fmt, ...)
 {
     va_list ap;
@@ -26,8 +41,9 @@ void fm__die(const char *fmt, ...)
 static int64_t fm__clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * FM__NSEC_PER_SEC + ts.tv_nsec;
+    fm__sys.clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * FM__NSEC_PER_SEC + ts.tv_nsec +
+           atomic_load_explicit(&fm__clock_offset, memory_order_relaxed);
 }
 
 int64_t fm__now_ns(void)
@@ -50,6 +66,7 @@ int64_t fm__deadline_after(int64_t timeout_ns)
 
 struct timespec fm__timespec_of(int64_t deadline_ns)
 {
+    deadline_ns -= atomic_load_explicit(&fm__clock_offset, memory_order_relaxed);
     struct timespec ts = {(time_t)(deadline_ns / FM__NSEC_PER_SEC),
                           (long)(deadline_ns % FM__NSEC_PER_SEC)};
     return ts;
@@ -118,7 +135,7 @@ static int fm__thread_create(pthread_t *out, void *stack_lo, size_t stack_size,
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
     if (rc == 0) {
         fm__threads_started(1); /* fm_threads_live: counted before it can be joined */
-        rc = pthread_create(out, &attr, fn, arg);
+        rc = fm__sys.pthread_create(out, &attr, fn, arg);
         if (rc)
             fm__threads_joined(1);
     }
@@ -167,14 +184,14 @@ int fm__thread_map(struct fm__thread_map *m, size_t header_size, size_t stack_si
     m->header_size = fm__round_up(header_size, page);
     m->stack_size = fm__round_up(stack_size, page);
     m->size = m->header_size + page + m->stack_size;
-    m->base = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
+    m->base = fm__sys.mmap(NULL, m->size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (m->base == MAP_FAILED)
         return -ENOMEM;
     /* The guard page sits between the header and the stack: an overflowing
      * stack faults there instead of overwriting the header. */
-    if (mprotect((char *)m->base + m->header_size, page, PROT_NONE) != 0) {
-        munmap(m->base, m->size);
+    if (fm__sys.mprotect((char *)m->base + m->header_size, page, PROT_NONE) != 0) {
+        fm__sys.munmap(m->base, m->size);
         return -ENOMEM;
     }
     return 0;
@@ -189,14 +206,15 @@ int fm__thread_start_mapped(pthread_t *out, const struct fm__thread_map *m,
 
 void fm__thread_unmap(const struct fm__thread_map *m)
 {
-    munmap(m->base, m->size);
+    fm__sys.munmap(m->base, m->size);
 }
 
 /* ---- memory for the buffer pool ---- */
 
 void *fm__os_map(size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = fm__sys.mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                           0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -210,10 +228,10 @@ void *fm__os_map_aligned(size_t size, size_t align)
         return NULL;
     char *p = (char *)fm__round_up((uintptr_t)raw, align);
     if (p > raw)
-        munmap(raw, (size_t)(p - raw));
+        fm__sys.munmap(raw, (size_t)(p - raw));
     size_t tail = (size_t)(raw + size + align - (p + size));
     if (tail)
-        munmap(p + size, tail);
+        fm__sys.munmap(p + size, tail);
     return p;
 }
 
@@ -221,6 +239,6 @@ void fm__os_unmap(void *p, size_t size)
 {
     /* munmap can fail with ENOMEM when splitting a mapping would pass
      * vm.max_map_count; the pages still go back, only the addresses stay. */
-    if (munmap(p, size) != 0)
-        madvise(p, size, MADV_DONTNEED);
+    if (fm__sys.munmap(p, size) != 0)
+        fm__sys.madvise(p, size, MADV_DONTNEED);
 }
