@@ -563,9 +563,13 @@ __attribute__((noinline)) static void *fm__objpool_get_slow(fm_objpool *p, struc
     full->n = 0;
     tc->spare = full;
     /* After a drain, limit 0 asked the next put to arm the timer; these
-     * objects come from a shard or the victims, which the timer ages already. */
+     * objects come from a shard or the victims, which the timer ages already,
+     * unless a request that failed to start the maintenance thread left it
+     * off: arming again is one load when it is on (and out of the bracket). */
     fm__objtc_set_limit(tc, FM__TC_OBJS);
-    return fm__objtc_pop(p, tc, word, FM__OBJ_N(word));
+    void *obj = fm__objtc_pop(p, tc, word, FM__OBJ_N(word));
+    fm__objpool_arm(p);
+    return obj;
 }
 
 void *fm_objpool_get(fm_objpool *p)

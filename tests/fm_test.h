@@ -7,7 +7,9 @@
  * Checks: FM_CHECK(cond) and FM_CHECK_EQ(a, b) (integers) fail the case with
  * file, line and values. A case passes when its function returns; it fails on a
  * failed check, a signal or the time limit (FM_TEST_TIMEOUT seconds, default
- * 60, a guard against hangs only).
+ * 60, a guard against hangs only). FM_SKIP(reason) ends a case as skipped; a
+ * program whose every case run was skipped exits with 77 (CTest's
+ * SKIP_RETURN_CODE), never with "passed".
  */
 #ifndef FM_TEST_H
 #define FM_TEST_H
@@ -48,6 +50,17 @@ static int fm_test_count;
         fputc('\n', stderr);                                                             \
         fflush(stderr);                                                                  \
         _exit(1);                                                                        \
+    } while (0)
+
+#define FM_TEST_SKIPPED 77
+
+#define FM_SKIP(...)                                                                     \
+    do {                                                                                 \
+        printf("  skipped: ");                                                           \
+        printf(__VA_ARGS__);                                                             \
+        putchar('\n');                                                                   \
+        fflush(stdout);                                                                  \
+        _exit(FM_TEST_SKIPPED);                                                          \
     } while (0)
 
 #define FM_CHECK(cond)                                                                   \
@@ -162,8 +175,8 @@ static int fm_test_run_one(const struct fm_test_case *tc, int timeout_s)
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
+    if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == FM_TEST_SKIPPED))
+        return WEXITSTATUS(status);
     if (WIFSIGNALED(status))
         fprintf(stderr, "  %s: killed by signal %d%s\n", tc->name, WTERMSIG(status),
                 WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
@@ -181,7 +194,7 @@ static int fm_test_main(int argc, char **argv)
             printf("%s\n", fm_test_cases[i].name);
         return 0;
     }
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < fm_test_count; i++) {
         const struct fm_test_case *tc = &fm_test_cases[i];
         int selected = argc <= 1;
@@ -191,13 +204,16 @@ static int fm_test_main(int argc, char **argv)
             continue;
         int64_t t0 = fm_test_now_ns();
         int rc = fm_test_run_one(tc, timeout_s);
-        printf("%s %s (%.1f ms)\n", rc ? "FAIL" : "ok  ", tc->name,
-               (double)(fm_test_now_ns() - t0) / 1e6);
+        printf("%s %s (%.1f ms)\n", rc == FM_TEST_SKIPPED ? "skip" : rc ? "FAIL" : "ok  ",
+               tc->name, (double)(fm_test_now_ns() - t0) / 1e6);
         fflush(stdout);
-        rc ? failed++ : passed++;
+        rc == FM_TEST_SKIPPED ? skipped++ : rc ? failed++ : passed++;
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    if (skipped)
+        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else
+        printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : passed == 0 && skipped ? FM_TEST_SKIPPED : 0;
 }
 
 #define FM_TEST_MAIN()                                                                   \
