@@ -437,6 +437,38 @@ static void fz_buf_stats(struct fz_thread *t, struct fz_buf *b, const uint8_t *r
         FZ_CHECK_EQ(strlen(line), (size_t)n < len ? (size_t)n : len - 1);
 }
 
+/* ---- bursts: many of one size, got and put back at once ---- */
+
+#define FZ_BURST 20 /* more than a thread cache holds of one class */
+
+/* Gets n items of one size, puts them all back in the order picked by
+ * order, then gets n again: the caches' spill and refill paths, where a block
+ * handed out twice would show. The second round is given back too. */
+static void fz_burst(struct fz_thread *t, struct fz_obj *o, struct fz_buf *b, const uint8_t *r)
+{
+    struct fz_item it[FZ_BURST];
+    int n = 1 + r[6] % FZ_BURST, got;
+    size_t size = b ? fz_buf_size(b, r) : o->size;
+    if (b && (size > FZ_POOLED_MAX || size > ((size_t)1 << 30)))
+        return;
+    for (int round = 0; round < 2; round++) {
+        for (got = 0; got < n; got++) {
+            void *p = b ? fm_bufpool_get(b->b, size) : fm_objpool_get(o->p);
+            if (!p)
+                break;
+            fz_live_add(t->w, p);
+            size_t u = b ? fm_bufpool_usable_size(b->b, p) : o->size;
+            FZ_CHECK(u >= size);
+            it[got] = (struct fz_item){p, u, b ? NULL : o, b, (uint8_t)(got * 2 + 1)};
+            fz_fill(p, u, it[got].fill);
+        }
+        for (int i = 0; i < got; i++) {
+            struct fz_item *x = &it[r[7] & 1 ? got - 1 - i : i];
+            fz_mem_give_back(t->w, x);
+        }
+    }
+}
+
 /* ---- the hand-over box: items of the shared pools change hands ---- */
 
 static void fz_box_deposit(struct fz_thread *t, const uint8_t *r)
@@ -506,7 +538,9 @@ void fz_mem_op(struct fz_thread *t, const uint8_t *r)
         fz_obj_put(t, o, r);
         break;
     case 3:
-        if (o->p)
+        if (o->p && (r[2] & 1))
+            fz_burst(t, o, NULL, r);
+        else if (o->p)
             fm_objpool_cleanup(o->p);
         break;
     case 4:
@@ -520,8 +554,11 @@ void fz_mem_op(struct fz_thread *t, const uint8_t *r)
         fz_buf_new(&t->buf, 0, r + 3);
         break;
     case 7:
-    case 8:
         fz_buf_get(t, b, r);
+        break;
+    case 8:
+        if (b->b)
+            fz_burst(t, NULL, b, r);
         break;
     case 9:
         fz_buf_put(t, b, r);
