@@ -4,11 +4,17 @@
 #   make bench-deps  install every benchmark peer (Debian/Ubuntu packages)
 # Others: make [all], make debug|asan|tsan (build only), make test-debug,
 # make test-asan, make test-tsan, make install PREFIX=/some/dir, make clean.
+#   make fuzz FUZZ_SECONDS=N  the API fuzzer (clang, libFuzzer) for N seconds
+#   make soak SOAK_SECONDS=N  a mixed load for N seconds; RSS and threads must stay flat
 
 PREFIX     ?= /usr/local
 BENCH_ARGS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS    ?=
+SOAK_SECONDS ?= 60
+SOAK_ARGS    ?=
 # The peers of the benchmark suite (docs/benchmarks.md); each is optional.
 BENCH_DEPS := pkg-config g++ libglib2.0-dev libuv1-dev libtbb-dev golang-go \
               libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox
@@ -22,7 +28,7 @@ define configure
 endef
 
 .PHONY: all release debug asan tsan test test-release test-debug test-asan test-tsan \
-        bench bench-deps install clean
+        bench bench-deps install clean fuzz soak soak-asan
 
 all: release
 
@@ -52,6 +58,25 @@ bench-deps:
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BENCH_DEPS)
 	rm -f build/*/CMakeCache.txt
+
+# The fuzzer runs on the checked-in corpus (read only) and writes what it
+# finds to build/fuzz/corpus; a crash stops it with a non-zero exit and the
+# input that caused it in build/fuzz/crash-*.
+fuzz:
+	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-dev"; exit 1; }
+	@mkdir -p build/fuzz/corpus
+	@cd build/fuzz && CC=clang cmake -S ../.. -B . -DCMAKE_BUILD_TYPE=Fuzz -DFM_BUILD_FUZZ=ON \
+	    -DFM_BUILD_TESTS=OFF -DFM_BUILD_BENCH=OFF -DFM_BUILD_EXAMPLES=OFF >/dev/null
+	@cmake --build build/fuzz -j $(JOBS)
+	./build/fuzz/tests/fuzz/fuzz_api -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=60 \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/ $(FUZZ_ARGS) \
+	    build/fuzz/corpus tests/fuzz/corpus
+
+soak: release
+	./build/release/tests/soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
+
+soak-asan: asan
+	./build/asan/tests/soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 install: release
 	cmake --install build/release --prefix $(PREFIX)
