@@ -84,8 +84,8 @@ struct fm_objpool_stats {
     uint64_t cached;       /* objects cached now, victims included */
 };
 
-/* A new pool. 0, -EINVAL (out or opts NULL-pointer misuse, cleanup interval
- * out of range) or -ENOMEM. */
+/* A new pool; opts may be NULL (all defaults: a pool whose get returns NULL
+ * until something is put). 0, -EINVAL (NULL out) or -ENOMEM. */
 FM_API int fm_objpool_new(fm_objpool **out, const fm_objpool_opts *opts);
 
 /* An object: a cached one, or a new one. NULL when the pool is empty and has
