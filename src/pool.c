@@ -146,7 +146,8 @@ static int fm__pool_spin_for_room(struct fm_pool *p, int64_t timeout_ns)
 static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t deadline,
                                 int nowait)
 {
-    int timed_out = 0, added = 0, rc;
+    int timed_out = 0, added = 0, cond_ready = 0, rc;
+    struct fm__waiter w = {.fn = fn, .arg = arg};
     size_t pos;
     pthread_mutex_lock(&p->lock);
     for (;;) {
@@ -163,10 +164,11 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             /* Room for more: pass the wake-up on to the next blocked submitter. */
             if (atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed) > 1 &&
                 fm__pool_has_room(p))
-                pthread_cond_signal(&p->room);
+                fm__pool_signal_room_locked(p);
             pthread_mutex_unlock(&p->lock);
             fm__pool_after_push(p, pos);
-            return 0;
+            rc = 0;
+            goto out;
         }
         /* Hand-off mode, or a queue-mode pool with no worker at all: start
          * one with the task, so that if no thread can be started the caller
@@ -175,7 +177,8 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             fm__pool_reserve_locked(p, 0);
             pthread_mutex_unlock(&p->lock);
-            return fm__pool_spawn_reserved(p, fn, arg);
+            rc = fm__pool_spawn_reserved(p, fn, arg);
+            goto out;
         }
         if (p->queue_mode && !added && fm__pool_can_spawn(p)) {
             /* The FIFO is full but the pool is not: one more worker makes room. */
@@ -187,16 +190,24 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             continue;
         }
         rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 1);
+        if (!rc && !cond_ready)
+            rc = fm__cond_init(&w.wake);
         if (rc) {
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             break;
         }
+        cond_ready = 1;
         /* After a timeout, look once more: a worker may have come back. */
-        timed_out = fm__cond_wait_until(&p->room, &p->lock, deadline) == ETIMEDOUT;
+        timed_out = fm__pool_wait_room_locked(p, &w, deadline) == ETIMEDOUT;
+        if (w.taken) /* the taker counted us off waiting */
+            break;
         atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
         added = 0;
     }
     pthread_mutex_unlock(&p->lock);
+out:
+    if (cond_ready)
+        pthread_cond_destroy(&w.wake);
     return rc;
 }
 
@@ -360,8 +371,6 @@ static int fm__pool_init_sync(struct fm_pool *p)
 {
     int rc = -pthread_mutex_init(&p->lock, NULL);
     if (!rc)
-        rc = fm__cond_init(&p->room);
-    if (!rc)
         rc = fm__cond_init(&p->quiet);
     if (!rc)
         rc = fm__cond_init(&p->gone);
@@ -392,6 +401,7 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     atomic_store(&p->running, 0);
     atomic_store(&p->nidle, 0);
     atomic_store(&p->waiting, 0);
+    p->waiters = p->waiters_tail = NULL;
     atomic_store(&p->nspinning, 0);
     atomic_store(&p->hand, 0);
     atomic_store(&p->closed, 1);
@@ -478,7 +488,6 @@ static void fm__pool_free(struct fm_pool *p)
 {
     fm__fifo_free(&p->fifo);
     pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->room);
     pthread_cond_destroy(&p->quiet);
     pthread_cond_destroy(&p->gone);
     free(p);
@@ -535,7 +544,7 @@ FM_API int fm_pool_tune(fm_pool *p, int capacity)
     }
     atomic_store_explicit(&p->capacity, capacity, memory_order_relaxed);
     if (capacity > old)
-        pthread_cond_broadcast(&p->room); /* blocked submitters may start workers */
+        fm__pool_broadcast_room_locked(p); /* blocked submitters may start workers */
     /* Idle surplus leaves now; busy surplus when it comes back idle. */
     fm__pool_trim_locked(p);
     pthread_mutex_unlock(&p->lock);
@@ -572,7 +581,7 @@ FM_API int fm_pool_release(fm_pool *p)
     if (!atomic_load_explicit(&p->closed, memory_order_relaxed)) {
         atomic_store_explicit(&p->closed, 1, memory_order_release);
         fm__pool_trim_locked(p); /* idle workers leave now, busy ones after their task */
-        pthread_cond_broadcast(&p->room); /* blocked submitters: -ESHUTDOWN */
+        fm__pool_broadcast_room_locked(p); /* blocked submitters: -ESHUTDOWN */
         if (p->quiet_waiters && fm__pool_is_quiet_locked(p))
             pthread_cond_broadcast(&p->quiet);
     }

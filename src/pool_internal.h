@@ -10,6 +10,7 @@
  * | hand, nspinning                     | anywhere, atomic RMW       | anywhere, atomic load |
  * | waiting                             | under lock, atomic RMW     | anywhere, atomic load |
  * | idle list, all list, zombies        | under lock                 | under lock            |
+ * | waiter list, fm__waiter fields      | under lock (pool_wait.c)   | under lock            |
  * | nthreads, quiet_waiters, counters   | under lock                 | under lock            |
  * |   exited/completed_retired          |                            |                       |
  * | created                             | atomic RMW                 | atomic load           |
@@ -76,6 +77,16 @@ struct fm__worker {
     uint64_t watch_seen; /* 1 + number of the task last reported slow */
 };
 
+/* A submitter blocked for room, on its own stack (pool_wait.c). */
+struct fm__waiter {
+    pthread_cond_t wake;
+    fm_task_fn fn; /* its task: a hand-off worker may take it over */
+    void *arg;
+    int linked;    /* on the waiter list: still asleep, not yet woken */
+    int taken;     /* a worker took the task: the submit succeeded */
+    struct fm__waiter *prev, *next;
+};
+
 struct fm_pool {
     /* Read-mostly after creation. */
     fm_pool_opts opts;
@@ -109,7 +120,7 @@ struct fm_pool {
     struct fm__fifo fifo; /* queue mode: the bounded queue; hand-off: submitter -> claimed worker */
 
     pthread_mutex_t lock FM__ALIGNED;
-    pthread_cond_t room;      /* submitters blocked for a worker or FIFO room */
+    struct fm__waiter *waiters, *waiters_tail; /* blocked submitters, oldest first */
     pthread_cond_t quiet;     /* fm_pool_wait: nothing queued or running */
     pthread_cond_t gone;      /* release_timeout/destroy: nthreads reached 0 */
     struct fm__worker *idle_head, *idle_tail; /* head = most recently idle (LIFO reuse) */
@@ -163,6 +174,12 @@ int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
 void fm__pool_trim_locked(struct fm_pool *p);
 void fm__pool_reap(struct fm_pool *p, int block);
 int fm__pool_is_quiet_locked(struct fm_pool *p);
+
+/* pool_wait.c */
+int fm__pool_wait_room_locked(struct fm_pool *p, struct fm__waiter *w, int64_t deadline);
+void fm__pool_signal_room_locked(struct fm_pool *p);
+void fm__pool_broadcast_room_locked(struct fm_pool *p);
+int fm__pool_take_waiter_locked(struct fm_pool *p, fm_task_fn *fn, void **arg);
 
 /* diag.c */
 void fm__watch_init(struct fm_pool *p);

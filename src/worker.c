@@ -193,9 +193,27 @@ static void fm__pool_room_freed(struct fm_pool *p)
         if (p->queue_mode && fm__fifo_count(&p->fifo) > fm__fifo_capacity(&p->fifo) / 2)
             return;
         pthread_mutex_lock(&p->lock);
-        pthread_cond_signal(&p->room);
+        fm__pool_signal_room_locked(p);
         pthread_mutex_unlock(&p->lock);
     }
+}
+
+/* Hand-off mode, a busy worker whose task ended and that found the FIFO empty:
+ * it takes over the task of a blocked submitter, if any, and stays busy
+ * (pool_wait.c). Without this the worker would free a credit, wake the
+ * submitter, and wait for it to hand the task back: three threads for two
+ * CPUs on the critical path of every task of a saturated pool. Only a
+ * submitter asleep on the waiter list is taken (one already woken retries by
+ * itself); any other is served by the credit path below, as before. */
+static int fm__worker_take_waiter(struct fm_pool *p, fm_task_fn *fn, void **arg)
+{
+    /* relaxed: only a hint; missing a waiter costs a round trip, not a task. */
+    if (FM__LIKELY(atomic_load_explicit(&p->waiting, memory_order_relaxed) == 0))
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    int taken = fm__pool_take_waiter_locked(p, fn, arg);
+    pthread_mutex_unlock(&p->lock);
+    return taken;
 }
 
 /* Polls an empty FIFO for a short while; 1 as soon as a task is ready. */
@@ -443,6 +461,8 @@ static int fm__worker_next(struct fm__worker *w, int looking, fm_task_fn *fn, vo
                                       : atomic_load_explicit(&p->hand, memory_order_relaxed));
             return 1;
         }
+        if (credit && fm__worker_take_waiter(p, fn, arg))
+            return 1;
         fm__hand_add(p, credit + FM__LOOKER);
         fm__pool_room_freed(p);
     }
@@ -566,7 +586,7 @@ int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
     fm__pool_notify_quiet_locked(p);
     if (--p->nthreads == 0)
         pthread_cond_broadcast(&p->gone);
-    pthread_cond_broadcast(&p->room); /* the slot is free again */
+    fm__pool_broadcast_room_locked(p); /* the slot is free again */
     pthread_mutex_unlock(&p->lock);
     if (!fn)
         fm__pool_rescue(p);
