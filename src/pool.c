@@ -146,7 +146,7 @@ static int fm__pool_spin_for_room(struct fm_pool *p, int64_t timeout_ns)
 static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int64_t deadline,
                                 int nowait)
 {
-    int timed_out = 0, added = 0, cond_ready = 0, rc;
+    int timed_out = 0, added = 0, rc;
     struct fm__waiter w = {.fn = fn, .arg = arg};
     size_t pos;
     pthread_mutex_lock(&p->lock);
@@ -162,13 +162,14 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
         int no_worker = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
         if (!(p->queue_mode && no_worker) && fm__pool_try_push(p, fn, arg, &pos)) {
             /* Room for more: pass the wake-up on to the next blocked submitter. */
+            struct fm__waiter *next = NULL;
             if (atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed) > 1 &&
                 fm__pool_has_room(p))
-                fm__pool_signal_room_locked(p);
+                next = fm__pool_signal_room_locked(p);
             pthread_mutex_unlock(&p->lock);
+            fm__waiters_release(next, FM__WAITER_RETRY);
             fm__pool_after_push(p, pos);
-            rc = 0;
-            goto out;
+            return 0;
         }
         /* Hand-off mode, or a queue-mode pool with no worker at all: start
          * one with the task, so that if no thread can be started the caller
@@ -177,8 +178,7 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             fm__pool_reserve_locked(p, 0);
             pthread_mutex_unlock(&p->lock);
-            rc = fm__pool_spawn_reserved(p, fn, arg);
-            goto out;
+            return fm__pool_spawn_reserved(p, fn, arg);
         }
         if (p->queue_mode && !added && fm__pool_can_spawn(p)) {
             /* The FIFO is full but the pool is not: one more worker makes room. */
@@ -190,24 +190,20 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             continue;
         }
         rc = timed_out ? -ETIMEDOUT : fm__pool_may_block_locked(p, nowait, 1);
-        if (!rc && !cond_ready)
-            rc = fm__cond_init(&w.wake);
         if (rc) {
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             break;
         }
-        cond_ready = 1;
+        int outcome = fm__pool_wait_room_locked(p, &w, deadline); /* drops the lock */
+        if (outcome == FM__WAITER_TAKEN) /* the taker counted us off waiting */
+            return 0;
+        pthread_mutex_lock(&p->lock);
         /* After a timeout, look once more: a worker may have come back. */
-        timed_out = fm__pool_wait_room_locked(p, &w, deadline) == ETIMEDOUT;
-        if (w.taken) /* the taker counted us off waiting */
-            break;
+        timed_out = outcome == FM__WAITER_TIMEDOUT;
         atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
         added = 0;
     }
     pthread_mutex_unlock(&p->lock);
-out:
-    if (cond_ready)
-        pthread_cond_destroy(&w.wake);
     return rc;
 }
 
@@ -575,11 +571,13 @@ FM_API int fm_pool_tune(fm_pool *p, int capacity)
         return -EINVAL;
     }
     atomic_store_explicit(&p->capacity, capacity, memory_order_relaxed);
+    struct fm__waiter *blocked = NULL;
     if (capacity > old)
-        fm__pool_broadcast_room_locked(p); /* blocked submitters may start workers */
+        blocked = fm__pool_broadcast_room_locked(p); /* they may start workers */
     /* Idle surplus leaves now; busy surplus when it comes back idle. */
     fm__pool_trim_locked(p);
     pthread_mutex_unlock(&p->lock);
+    fm__waiters_release(blocked, FM__WAITER_RETRY);
     return 0;
 }
 
@@ -609,15 +607,17 @@ FM_API int fm_pool_release(fm_pool *p)
 {
     if (!p)
         return -EINVAL;
+    struct fm__waiter *blocked = NULL;
     pthread_mutex_lock(&p->lock);
     if (!atomic_load_explicit(&p->closed, memory_order_relaxed)) {
         atomic_store_explicit(&p->closed, 1, memory_order_release);
         fm__pool_trim_locked(p); /* idle workers leave now, busy ones after their task */
-        fm__pool_broadcast_room_locked(p); /* blocked submitters: -ESHUTDOWN */
+        blocked = fm__pool_broadcast_room_locked(p); /* they get -ESHUTDOWN */
         if (p->quiet_waiters && fm__pool_is_quiet_locked(p))
             pthread_cond_broadcast(&p->quiet);
     }
     pthread_mutex_unlock(&p->lock);
+    fm__waiters_release(blocked, FM__WAITER_RETRY);
     return 0;
 }
 

@@ -10,7 +10,8 @@
  * | hand, nspinning                     | anywhere, atomic RMW       | anywhere, atomic load |
  * | waiting                             | under lock, atomic RMW     | anywhere, atomic load |
  * | idle list, all list, zombies        | under lock                 | under lock            |
- * | waiter list, fm__waiter fields      | under lock (pool_wait.c)   | under lock            |
+ * | waiter list, fm__waiter.linked/next | under lock (pool_wait.c)   | under lock            |
+ * | fm__waiter.state                    | its waker, atomic store    | its waiter, atomic    |
  * | nthreads, quiet_waiters, counters   | under lock                 | under lock            |
  * |   exited/completed_retired          |                            |                       |
  * | created                             | atomic RMW                 | atomic load           |
@@ -78,13 +79,15 @@ struct fm__worker {
     uint64_t watch_seen; /* 1 + number of the task last reported slow */
 };
 
-/* A submitter blocked for room, on its own stack (pool_wait.c). */
+/* A submitter blocked for room, on its own stack (pool_wait.c). state is its
+ * futex word: ASLEEP until a waker that unlinked it stores the outcome. */
+enum { FM__WAITER_ASLEEP, FM__WAITER_RETRY, FM__WAITER_TAKEN, FM__WAITER_TIMEDOUT };
+
 struct fm__waiter {
-    pthread_cond_t wake;
+    _Atomic uint32_t state;
     fm_task_fn fn; /* its task: a hand-off worker may take it over */
     void *arg;
-    int linked;    /* on the waiter list: still asleep, not yet woken */
-    int taken;     /* a worker took the task: the submit succeeded */
+    int linked;    /* on the waiter list: nobody has picked it to wake yet */
     struct fm__waiter *prev, *next;
 };
 
@@ -181,9 +184,10 @@ int fm__pool_is_quiet_locked(struct fm_pool *p);
 
 /* pool_wait.c */
 int fm__pool_wait_room_locked(struct fm_pool *p, struct fm__waiter *w, int64_t deadline);
-void fm__pool_signal_room_locked(struct fm_pool *p);
-void fm__pool_broadcast_room_locked(struct fm_pool *p);
-int fm__pool_take_waiter_locked(struct fm_pool *p, fm_task_fn *fn, void **arg);
+void fm__waiters_release(struct fm__waiter *w, uint32_t outcome);
+struct fm__waiter *fm__pool_signal_room_locked(struct fm_pool *p);
+struct fm__waiter *fm__pool_broadcast_room_locked(struct fm_pool *p);
+struct fm__waiter *fm__pool_take_waiter_locked(struct fm_pool *p, fm_task_fn *fn, void **arg);
 
 /* diag.c */
 void fm__watch_init(struct fm_pool *p);

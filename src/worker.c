@@ -193,8 +193,9 @@ static void fm__pool_room_freed(struct fm_pool *p)
         if (p->queue_mode && fm__fifo_count(&p->fifo) > fm__fifo_capacity(&p->fifo) / 2)
             return;
         pthread_mutex_lock(&p->lock);
-        fm__pool_signal_room_locked(p);
+        struct fm__waiter *w = fm__pool_signal_room_locked(p);
         pthread_mutex_unlock(&p->lock);
+        fm__waiters_release(w, FM__WAITER_RETRY);
     }
 }
 
@@ -211,9 +212,10 @@ static int fm__worker_take_waiter(struct fm_pool *p, fm_task_fn *fn, void **arg)
     if (FM__LIKELY(atomic_load_explicit(&p->waiting, memory_order_relaxed) == 0))
         return 0;
     pthread_mutex_lock(&p->lock);
-    int taken = fm__pool_take_waiter_locked(p, fn, arg);
+    struct fm__waiter *w = fm__pool_take_waiter_locked(p, fn, arg);
     pthread_mutex_unlock(&p->lock);
-    return taken;
+    fm__waiters_release(w, FM__WAITER_TAKEN);
+    return w != NULL;
 }
 
 /* Polls an empty FIFO for a short while; 1 as soon as a task is ready. */
@@ -610,8 +612,9 @@ int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
     fm__pool_notify_quiet_locked(p);
     if (--p->nthreads == 0)
         pthread_cond_broadcast(&p->gone);
-    fm__pool_broadcast_room_locked(p); /* the slot is free again */
+    struct fm__waiter *blocked = fm__pool_broadcast_room_locked(p); /* the slot is free again */
     pthread_mutex_unlock(&p->lock);
+    fm__waiters_release(blocked, FM__WAITER_RETRY);
     if (!fn)
         fm__pool_rescue(p);
     return rc;
