@@ -236,6 +236,7 @@ double monotonic_seconds(void);
 /* Medians of one (workload, system) over its runs. */
 struct cell {
     const char *skipped; /* not built here: why (the package to install) */
+    bool deselected;     /* left out by --systems: skipped, without a note */
     int runs_ok;
     int runs_failed;
     int runs_skipped; /* not run after a timeout */

@@ -36,6 +36,7 @@ struct options {
     bool quick;
     int runs;
     const char *csv_path;
+    const char *systems; /* --systems: a comma-separated list; NULL = all */
     char results_dir[PATH_MAX]; /* the CSV's folder: time series and charts; "" = none */
     bool selected[BENCH_MAX_WORKLOADS];
 };
@@ -55,11 +56,13 @@ static double child_timeout_s(bool quick)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: formica-bench [--only W1,W2,...] [--quick] [--runs N] [--csv FILE]\n"
+            "usage: formica-bench [--only W1,W2,...] [--systems A,B,...] [--quick] [--runs N]\n"
+            "                     [--csv FILE]\n"
             "  --only LIST  run only these workloads (default: all of");
     for (int i = 0; i < bench_workload_count; i++)
         fprintf(out, " %s", bench_workloads[i]->id);
     fprintf(out, ")\n"
+                 "  --systems LIST  run only these systems (columns); the others show as skipped\n"
                  "  --quick      every workload about 10x smaller (smoke runs)\n"
                  "  --runs N     runs per (workload, system); medians are reported (default 3)\n"
                  "  --csv FILE   also write workload,system,metric,value,unit rows to FILE,\n"
@@ -99,7 +102,8 @@ static bool parse_options(int argc, char **argv, struct options *opt)
     static const struct option longopts[] = {
         {"only", required_argument, NULL, 'o'}, {"quick", no_argument, NULL, 'q'},
         {"runs", required_argument, NULL, 'r'}, {"csv", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},       {"systems", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
     };
     bool only = false;
     memset(opt, 0, sizeof *opt);
@@ -125,6 +129,9 @@ static bool parse_options(int argc, char **argv, struct options *opt)
             break;
         case 'c':
             opt->csv_path = optarg;
+            break;
+        case 's':
+            opt->systems = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -551,6 +558,20 @@ static void print_progress(const struct workload *w, const struct bench_system *
             seconds, run_problem(s)[0] ? run_problem(s) : "ok");
 }
 
+/* Whether --systems names this system (every system without --systems). */
+static bool system_selected(const struct options *opt, const char *name)
+{
+    if (opt->systems == NULL)
+        return true;
+    size_t len = strlen(name);
+    for (const char *p = opt->systems; p != NULL; p = strchr(p, ',')) {
+        p += *p == ',';
+        if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+            return true;
+    }
+    return false;
+}
+
 /* Runs every system on one workload. The runs go round the systems (run 1 of
  * each, then run 2 of each, ...) so that a slow spell of the shared machine is
  * spread over all of them rather than landing on one. After a timeout a system
@@ -571,7 +592,8 @@ static void measure_workload(int wi, const struct options *opt, cell_table cells
     for (int r = 0; r < opt->runs; r++) {
         for (int s = 0; s < w->systems->n; s++) {
             const struct bench_system *sys = &w->systems->v[s];
-            if (sys->skip != NULL || (done[s] > 0 && samples[s][done[s] - 1].timed_out))
+            if (sys->skip != NULL || !system_selected(opt, sys->name) ||
+                (done[s] > 0 && samples[s][done[s] - 1].timed_out))
                 continue;
             /* The first run of each system writes the time series, if any. */
             char series[PATH_MAX];
@@ -592,8 +614,11 @@ static void measure_workload(int wi, const struct options *opt, cell_table cells
     }
     for (int s = 0; s < w->systems->n; s++) {
         bool skip = w->systems->v[s].skip != NULL;
-        summarise(w, samples[s], done[s], skip ? 0 : opt->runs - done[s], &cells[wi][s]);
-        cells[wi][s].skipped = w->systems->v[s].skip;
+        bool selected = system_selected(opt, w->systems->v[s].name);
+        summarise(w, samples[s], done[s], skip || !selected ? 0 : opt->runs - done[s],
+                  &cells[wi][s]);
+        cells[wi][s].skipped = selected ? w->systems->v[s].skip : "left out by --systems";
+        cells[wi][s].deselected = !selected;
     }
 }
 

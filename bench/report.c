@@ -119,6 +119,8 @@ void report_notes(FILE *out, const bool *selected, cell_table cells)
         const struct system_list *sys = bench_workloads[wi]->systems;
         for (int s = 0; s < sys->n && selected[wi]; s++) {
             const struct cell *c = &cells[wi][s];
+            if (c->deselected)
+                continue;
             if (c->runs_failed == 0 && c->runs_skipped == 0 && c->note[0] == '\0' &&
                 c->skipped == NULL)
                 continue;

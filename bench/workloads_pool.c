@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -216,7 +217,19 @@ static void wait_and_check(const struct pool_system *sys, void *pool, struct tas
 struct batch_outcome {
     double wall_s;
     long retries;
+    /* Context switches of the whole process (every thread, also those that
+     * ended) during the timed part: a figure the machine's load changes far
+     * less than the time. */
+    double voluntary_cs, involuntary_cs;
 };
+
+static void context_switches(double *voluntary, double *involuntary)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *voluntary = (double)ru.ru_nvcsw;
+    *involuntary = (double)ru.ru_nivcsw;
+}
 
 /* The timed part of W1-W3. Returns the pool, to be destroyed by the caller once
  * the figures are published, or NULL if it could not be created. */
@@ -226,6 +239,8 @@ static void *run_batch(const struct pool_system *sys, const struct batch_size *s
 {
     struct pool_config cfg = {size->capacity, size->queue_capacity, 0};
     res->retries = 0;
+    double vcs0, ics0;
+    context_switches(&vcs0, &ics0);
     double t0 = monotonic_seconds();
     void *pool;
     int rc = sys->create(&cfg, &pool);
@@ -238,12 +253,15 @@ static void *run_batch(const struct pool_system *sys, const struct batch_size *s
         bench_fail(out, "submit", rc);
     wait_and_check(sys, pool, g, size->tasks, out);
     res->wall_s = monotonic_seconds() - t0;
+    context_switches(&res->voluntary_cs, &res->involuntary_cs);
+    res->voluntary_cs -= vcs0;
+    res->involuntary_cs -= ics0;
     return pool;
 }
 
 /* ---- W1 tiny ---- */
 
-enum { W1_NS_PER_TASK, W1_PEAK_RSS, W1_RETRIES, W1_NMETRICS };
+enum { W1_NS_PER_TASK, W1_PEAK_RSS, W1_RETRIES, W1_VCS, W1_ICS, W1_NMETRICS };
 
 static void run_w1(const struct bench_system *bs, struct run_result *out)
 {
@@ -255,6 +273,8 @@ static void run_w1(const struct bench_system *bs, struct run_result *out)
         return;
     out->values[W1_NS_PER_TASK] = b.wall_s * 1e9 / (double)w1.tasks;
     out->values[W1_RETRIES] = (double)b.retries;
+    out->values[W1_VCS] = b.voluntary_cs / (double)w1.tasks;
+    out->values[W1_ICS] = b.involuntary_cs / (double)w1.tasks;
     bench_publish(out);
     sys->destroy(pool);
 }
@@ -292,7 +312,7 @@ static void describe_w2(char *buf, size_t len)
 
 /* ---- W3 cpu ---- */
 
-enum { W3_WALL, W3_WALL_OVER_IDEAL, W3_PEAK_RSS, W3_RETRIES, W3_NMETRICS };
+enum { W3_WALL, W3_WALL_OVER_IDEAL, W3_PEAK_RSS, W3_RETRIES, W3_VCS, W3_ICS, W3_NMETRICS };
 
 static double w3_ideal_s(void)
 {
@@ -310,6 +330,8 @@ static void run_w3(const struct bench_system *bs, struct run_result *out)
     out->values[W3_WALL] = b.wall_s;
     out->values[W3_WALL_OVER_IDEAL] = b.wall_s / w3_ideal_s();
     out->values[W3_RETRIES] = (double)b.retries;
+    out->values[W3_VCS] = b.voluntary_cs / (double)w3.tasks;
+    out->values[W3_ICS] = b.involuntary_cs / (double)w3.tasks;
     bench_publish(out);
     sys->destroy(pool);
 }
@@ -522,11 +544,15 @@ static void params_w4(char *buf, size_t len)
 
 #define PEAK_RSS_METRIC {"peak_rss", "MB", FROM_RUSAGE, true}
 #define RETRIES_METRIC {"submit_retries", "count", FROM_CHILD, true}
+#define VCS_METRIC {"vol_cs_per_task", "count", FROM_CHILD, true}
+#define ICS_METRIC {"invol_cs_per_task", "count", FROM_CHILD, true}
 
 const struct workload workload_w1 = {"W1", "tiny", W1_NMETRICS,
      {[W1_NS_PER_TASK] = {"ns_per_task", "ns", FROM_CHILD, true},
       [W1_PEAK_RSS] = PEAK_RSS_METRIC,
-      [W1_RETRIES] = RETRIES_METRIC},
+      [W1_RETRIES] = RETRIES_METRIC,
+      [W1_VCS] = VCS_METRIC,
+      [W1_ICS] = ICS_METRIC},
      run_w1, describe_w1, NULL,
      &pool_multi_systems, params_w1};
 
@@ -541,7 +567,9 @@ const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
      {[W3_WALL] = {"wall", "s", FROM_CHILD, true},
       [W3_WALL_OVER_IDEAL] = {"wall_over_ideal", "ratio", FROM_CHILD, true},
       [W3_PEAK_RSS] = PEAK_RSS_METRIC,
-      [W3_RETRIES] = RETRIES_METRIC},
+      [W3_RETRIES] = RETRIES_METRIC,
+      [W3_VCS] = VCS_METRIC,
+      [W3_ICS] = ICS_METRIC},
      run_w3, describe_w3, calibrate_cpu_task,
      &pool_multi_systems, params_w3};
 

@@ -88,6 +88,9 @@ int fm__cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_
  * != expected, when woken, or spuriously; callers re-check in a loop. */
 void fm__futex_wait(_Atomic uint32_t *word, uint32_t expected);
 void fm__futex_wake(_Atomic uint32_t *word, int count);
+/* As fm__futex_wait, but gives up at deadline_ns (CLOCK_MONOTONIC; INT64_MAX:
+ * never). ETIMEDOUT once the deadline passed, else 0. */
+int fm__futex_wait_until(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns);
 
 int fm__ncpu(void); /* online CPUs, at least 1; read once */
 

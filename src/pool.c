@@ -109,7 +109,7 @@ static void fm__pool_after_push(struct fm_pool *p, size_t pos)
         return;
     if (fm__pool_spin_for_taker(p, pos))
         return;
-    fm__pool_add_worker(p);
+    fm__pool_add_worker(p, !fm__current_worker);
 }
 
 /* ---- waiting for room ---- */
@@ -147,6 +147,7 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
                                 int nowait)
 {
     int timed_out = 0, added = 0, rc;
+    struct fm__waiter w = {.fn = fn, .arg = arg};
     size_t pos;
     pthread_mutex_lock(&p->lock);
     for (;;) {
@@ -161,10 +162,12 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
         int no_worker = atomic_load_explicit(&p->running, memory_order_relaxed) == 0;
         if (!(p->queue_mode && no_worker) && fm__pool_try_push(p, fn, arg, &pos)) {
             /* Room for more: pass the wake-up on to the next blocked submitter. */
+            struct fm__waiter *next = NULL;
             if (atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed) > 1 &&
                 fm__pool_has_room(p))
-                pthread_cond_signal(&p->room);
+                next = fm__pool_signal_room_locked(p);
             pthread_mutex_unlock(&p->lock);
+            fm__waiters_release(next, FM__WAITER_RETRY);
             fm__pool_after_push(p, pos);
             return 0;
         }
@@ -181,7 +184,7 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             /* The FIFO is full but the pool is not: one more worker makes room. */
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             pthread_mutex_unlock(&p->lock);
-            fm__pool_add_worker(p);
+            fm__pool_add_worker(p, !fm__current_worker);
             pthread_mutex_lock(&p->lock);
             added = 1;
             continue;
@@ -191,8 +194,12 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             break;
         }
+        int outcome = fm__pool_wait_room_locked(p, &w, deadline); /* drops the lock */
+        if (outcome == FM__WAITER_TAKEN) /* the taker counted us off waiting */
+            return 0;
+        pthread_mutex_lock(&p->lock);
         /* After a timeout, look once more: a worker may have come back. */
-        timed_out = fm__cond_wait_until(&p->room, &p->lock, deadline) == ETIMEDOUT;
+        timed_out = outcome == FM__WAITER_TIMEDOUT;
         atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
         added = 0;
     }
@@ -337,6 +344,34 @@ static int64_t fm__pool_expiry_tick(fm__maint_client *c, int64_t now)
     return next;
 }
 
+/* ---- growth on behalf of workers (on the maintenance thread) ---- */
+
+/* Workers started per tick; more ticks follow at once while tasks still wait
+ * for a worker, so that other clients of the thread get their turn between. */
+#define FM__GROW_BATCH 16
+
+/* More queued tasks than workers looking at the FIFO, and a worker to add. */
+static int fm__pool_needs_worker(struct fm_pool *p)
+{
+    int64_t hand = atomic_load_explicit(&p->hand, memory_order_seq_cst);
+    return fm__fifo_count(&p->fifo) > (size_t)fm__hand_lookers(hand) &&
+           (atomic_load_explicit(&p->nidle, memory_order_relaxed) > 0 || fm__pool_can_spawn(p));
+}
+
+static int64_t fm__pool_grow_tick(fm__maint_client *c, int64_t now)
+{
+    struct fm_pool *p = (struct fm_pool *)((char *)c - offsetof(struct fm_pool, grow));
+    /* Cleared before we look (seq_cst, with the loads below): a worker that
+     * asks after this gets a tick of its own. */
+    atomic_store_explicit(&p->grow_asked, 0, memory_order_seq_cst);
+    for (int i = 0; i < FM__GROW_BATCH; i++) {
+        if (!fm__pool_needs_worker(p))
+            return INT64_MAX;
+        fm__pool_add_worker(p, 1);
+    }
+    return now;
+}
+
 /* ---- the registry of pools, for fork ---- */
 
 static pthread_mutex_t fm__registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -359,8 +394,6 @@ void fm__pool_atfork_parent(void)
 static int fm__pool_init_sync(struct fm_pool *p)
 {
     int rc = -pthread_mutex_init(&p->lock, NULL);
-    if (!rc)
-        rc = fm__cond_init(&p->room);
     if (!rc)
         rc = fm__cond_init(&p->quiet);
     if (!rc)
@@ -392,11 +425,14 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     atomic_store(&p->running, 0);
     atomic_store(&p->nidle, 0);
     atomic_store(&p->waiting, 0);
+    p->waiters = p->waiters_tail = NULL;
     atomic_store(&p->nspinning, 0);
     atomic_store(&p->hand, 0);
     atomic_store(&p->closed, 1);
     fm__fifo_reset(&p->fifo);
     p->maint.deadline = INT64_MAX;
+    p->grow.deadline = INT64_MAX;
+    atomic_store(&p->grow_asked, 0);
     p->watch.deadline = INT64_MAX;
     p->watch_armed = 0;
 }
@@ -478,7 +514,6 @@ static void fm__pool_free(struct fm_pool *p)
 {
     fm__fifo_free(&p->fifo);
     pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->room);
     pthread_cond_destroy(&p->quiet);
     pthread_cond_destroy(&p->gone);
     fm__sys.free(p);
@@ -513,6 +548,8 @@ FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
     }
     p->maint.tick = fm__pool_expiry_tick;
     fm__maint_register(&p->maint);
+    p->grow.tick = fm__pool_grow_tick;
+    fm__maint_register(&p->grow);
     fm__watch_init(p); /* the slow-task watchdog, if asked for (diag.c) */
     fm__registry_add(p);
     if (o->prealloc && (rc = fm__pool_fill(p)) != 0) {
@@ -534,11 +571,13 @@ FM_API int fm_pool_tune(fm_pool *p, int capacity)
         return -EINVAL;
     }
     atomic_store_explicit(&p->capacity, capacity, memory_order_relaxed);
+    struct fm__waiter *blocked = NULL;
     if (capacity > old)
-        pthread_cond_broadcast(&p->room); /* blocked submitters may start workers */
+        blocked = fm__pool_broadcast_room_locked(p); /* they may start workers */
     /* Idle surplus leaves now; busy surplus when it comes back idle. */
     fm__pool_trim_locked(p);
     pthread_mutex_unlock(&p->lock);
+    fm__waiters_release(blocked, FM__WAITER_RETRY);
     return 0;
 }
 
@@ -568,15 +607,17 @@ FM_API int fm_pool_release(fm_pool *p)
 {
     if (!p)
         return -EINVAL;
+    struct fm__waiter *blocked = NULL;
     pthread_mutex_lock(&p->lock);
     if (!atomic_load_explicit(&p->closed, memory_order_relaxed)) {
         atomic_store_explicit(&p->closed, 1, memory_order_release);
         fm__pool_trim_locked(p); /* idle workers leave now, busy ones after their task */
-        pthread_cond_broadcast(&p->room); /* blocked submitters: -ESHUTDOWN */
+        blocked = fm__pool_broadcast_room_locked(p); /* they get -ESHUTDOWN */
         if (p->quiet_waiters && fm__pool_is_quiet_locked(p))
             pthread_cond_broadcast(&p->quiet);
     }
     pthread_mutex_unlock(&p->lock);
+    fm__waiters_release(blocked, FM__WAITER_RETRY);
     return 0;
 }
 
@@ -639,6 +680,9 @@ FM_API void fm_pool_destroy(fm_pool *p)
     if (fm__pool_is_own_task(p))
         fm__die("fm_pool_destroy called from inside a task of the pool it destroys");
     fm_pool_release(p);
+    /* No worker is started for the pool after this: the workers alive drain
+     * the FIFO before they leave. */
+    fm__maint_unregister(&p->grow);
     fm__pool_join_all(p, INT64_MAX);
     fm__maint_unregister(&p->maint);
     fm__watch_fini(p); /* waits out a running watchdog tick */

@@ -10,9 +10,12 @@
  * | hand, nspinning                     | anywhere, atomic RMW       | anywhere, atomic load |
  * | waiting                             | under lock, atomic RMW     | anywhere, atomic load |
  * | idle list, all list, zombies        | under lock                 | under lock            |
+ * | waiter list, fm__waiter.linked/next | under lock (pool_wait.c)   | under lock            |
+ * | fm__waiter.state                    | its waker, atomic store    | its waiter, atomic    |
  * | nthreads, quiet_waiters, counters   | under lock                 | under lock            |
  * |   exited/completed_retired          |                            |                       |
  * | created                             | atomic RMW                 | atomic load           |
+ * | grow_asked                          | anywhere, atomic           | anywhere, atomic      |
  * | fifo                                | lock-free (fifo.h)         | lock-free             |
  * | entered, left, rejected             | anywhere, atomic RMW       | anywhere              |
  * | worker.state                        | see the state machine      | lock-free             |
@@ -76,6 +79,18 @@ struct fm__worker {
     uint64_t watch_seen; /* 1 + number of the task last reported slow */
 };
 
+/* A submitter blocked for room, on its own stack (pool_wait.c). state is its
+ * futex word: ASLEEP until a waker that unlinked it stores the outcome. */
+enum { FM__WAITER_ASLEEP, FM__WAITER_RETRY, FM__WAITER_TAKEN, FM__WAITER_TIMEDOUT };
+
+struct fm__waiter {
+    _Atomic uint32_t state;
+    fm_task_fn fn; /* its task: a hand-off worker may take it over */
+    void *arg;
+    int linked;    /* on the waiter list: nobody has picked it to wake yet */
+    struct fm__waiter *prev, *next;
+};
+
 struct fm_pool {
     /* Read-mostly after creation. */
     fm_pool_opts opts;
@@ -109,7 +124,7 @@ struct fm_pool {
     struct fm__fifo fifo; /* queue mode: the bounded queue; hand-off: submitter -> claimed worker */
 
     pthread_mutex_t lock FM__ALIGNED;
-    pthread_cond_t room;      /* submitters blocked for a worker or FIFO room */
+    struct fm__waiter *waiters, *waiters_tail; /* blocked submitters, oldest first */
     pthread_cond_t quiet;     /* fm_pool_wait: nothing queued or running */
     pthread_cond_t gone;      /* release_timeout/destroy: nthreads reached 0 */
     struct fm__worker *idle_head, *idle_tail; /* head = most recently idle (LIFO reuse) */
@@ -122,6 +137,8 @@ struct fm_pool {
     uint64_t exited, completed_retired;
     int expiry_armed;         /* a maintenance tick is requested for expiry */
     fm__maint_client maint;
+    fm__maint_client grow;    /* starts workers on behalf of workers (fm__pool_ask_grow) */
+    _Atomic int grow_asked;   /* a grow tick is requested and has not started yet */
     fm__maint_client watch;   /* the slow-task watchdog (diag.c), if opts.slow_task_ns > 0 */
     int watch_armed;          /* a watchdog tick is pending */
 
@@ -158,11 +175,19 @@ extern _Thread_local struct fm__worker *fm__current_worker;
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg);
 struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p);
 void fm__pool_wake(struct fm__worker *w);
-void fm__pool_add_worker(struct fm_pool *p);
+void fm__pool_add_worker(struct fm_pool *p, int spawn);
+void fm__pool_ask_grow(struct fm_pool *p);
 int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
 void fm__pool_trim_locked(struct fm_pool *p);
 void fm__pool_reap(struct fm_pool *p, int block);
 int fm__pool_is_quiet_locked(struct fm_pool *p);
+
+/* pool_wait.c */
+int fm__pool_wait_room_locked(struct fm_pool *p, struct fm__waiter *w, int64_t deadline);
+void fm__waiters_release(struct fm__waiter *w, uint32_t outcome);
+struct fm__waiter *fm__pool_signal_room_locked(struct fm_pool *p);
+struct fm__waiter *fm__pool_broadcast_room_locked(struct fm_pool *p);
+struct fm__waiter *fm__pool_take_waiter_locked(struct fm_pool *p, fm_task_fn *fn, void **arg);
 
 /* diag.c */
 void fm__watch_init(struct fm_pool *p);

@@ -193,9 +193,29 @@ static void fm__pool_room_freed(struct fm_pool *p)
         if (p->queue_mode && fm__fifo_count(&p->fifo) > fm__fifo_capacity(&p->fifo) / 2)
             return;
         pthread_mutex_lock(&p->lock);
-        pthread_cond_signal(&p->room);
+        struct fm__waiter *w = fm__pool_signal_room_locked(p);
         pthread_mutex_unlock(&p->lock);
+        fm__waiters_release(w, FM__WAITER_RETRY);
     }
+}
+
+/* Hand-off mode, a busy worker whose task ended and that found the FIFO empty:
+ * it takes over the task of a blocked submitter, if any, and stays busy
+ * (pool_wait.c). Without this the worker would free a credit, wake the
+ * submitter, and wait for it to hand the task back: three threads for two
+ * CPUs on the critical path of every task of a saturated pool. Only a
+ * submitter asleep on the waiter list is taken (one already woken retries by
+ * itself); any other is served by the credit path below, as before. */
+static int fm__worker_take_waiter(struct fm_pool *p, fm_task_fn *fn, void **arg)
+{
+    /* relaxed: only a hint; missing a waiter costs a round trip, not a task. */
+    if (FM__LIKELY(atomic_load_explicit(&p->waiting, memory_order_relaxed) == 0))
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    struct fm__waiter *w = fm__pool_take_waiter_locked(p, fn, arg);
+    pthread_mutex_unlock(&p->lock);
+    fm__waiters_release(w, FM__WAITER_TAKEN);
+    return w != NULL;
 }
 
 /* Polls an empty FIFO for a short while; 1 as soon as a task is ready. */
@@ -248,8 +268,13 @@ static void fm__pool_rescue(struct fm_pool *p)
 }
 
 /* Puts one more worker on the FIFO: an idle one, else a new one while running
- * < capacity, else none (every worker is busy and looks when its task ends). */
-void fm__pool_add_worker(struct fm_pool *p)
+ * < capacity, else none (every worker is busy and looks when its task ends).
+ * Only submitters and the maintenance thread start threads (spawn = 1): a
+ * thread that calls pthread_create gets a malloc arena of its own from glibc
+ * (the new thread's TLS is allocated there), and worker threads that did so
+ * would leave up to 8 arenas per CPU behind them. A worker (spawn = 0) asks
+ * the maintenance thread instead (fm__pool_ask_grow). */
+void fm__pool_add_worker(struct fm_pool *p, int spawn)
 {
     if (!fm__fifo_ready(&p->fifo)) /* taken meanwhile: nothing to add one for */
         return;
@@ -264,16 +289,35 @@ void fm__pool_add_worker(struct fm_pool *p)
         pthread_mutex_unlock(&p->lock);
         return;
     }
+    if (!spawn) {
+        pthread_mutex_unlock(&p->lock);
+        fm__pool_ask_grow(p);
+        return;
+    }
     fm__pool_reserve_locked(p, 1);
     pthread_mutex_unlock(&p->lock);
     fm__pool_spawn_reserved(p, NULL, NULL);
 }
 
+/* Asks the maintenance thread to start workers for queued tasks no worker
+ * looks at (pool.c, fm__pool_grow_tick); one request at a time. The task
+ * does not depend on it: the asking worker looks at the FIFO when its own
+ * task ends. */
+void fm__pool_ask_grow(struct fm_pool *p)
+{
+    /* acq_rel: pairs with the tick's clearing store, so that a request made
+     * after the tick looked at the FIFO gets a tick of its own. */
+    if (atomic_exchange_explicit(&p->grow_asked, 1, memory_order_acq_rel) == 0 &&
+        fm__maint_request(&p->grow, 0) != 0)
+        atomic_store_explicit(&p->grow_asked, 0, memory_order_release);
+}
+
 /* A worker took a task, and hand is the value after its transition. If more
  * tasks wait and nobody else looks, it brings in up to two more workers before
- * it runs its own: every worker doing this grows the pool as a tree, in
+ * it runs its own: every worker doing this wakes idle ones as a tree, in
  * parallel, instead of one wake-up at a time by the submitter (which would
- * then spend its time waking instead of queuing). */
+ * then spend its time waking instead of queuing); new threads come from the
+ * maintenance thread (fm__pool_add_worker). */
 static void fm__worker_took(struct fm_pool *p, int64_t hand)
 {
     fm__pool_room_freed(p);
@@ -283,7 +327,7 @@ static void fm__worker_took(struct fm_pool *p, int64_t hand)
     for (int i = 0; i < more; i++) {
         if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p))
             return;
-        fm__pool_add_worker(p);
+        fm__pool_add_worker(p, 0);
     }
 }
 
@@ -443,6 +487,8 @@ static int fm__worker_next(struct fm__worker *w, int looking, fm_task_fn *fn, vo
                                       : atomic_load_explicit(&p->hand, memory_order_relaxed));
             return 1;
         }
+        if (credit && fm__worker_take_waiter(p, fn, arg))
+            return 1;
         fm__hand_add(p, credit + FM__LOOKER);
         fm__pool_room_freed(p);
     }
@@ -529,7 +575,7 @@ run:
     }
     /* Told to leave while it had just seen a task: it may have been the one
      * counted on for it (go_idle), so make sure some worker takes it. */
-    fm__pool_add_worker(p);
+    fm__pool_add_worker(p, 0);
     fm__worker_retire(w);
     return NULL;
 }
@@ -566,8 +612,9 @@ int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
     fm__pool_notify_quiet_locked(p);
     if (--p->nthreads == 0)
         pthread_cond_broadcast(&p->gone);
-    pthread_cond_broadcast(&p->room); /* the slot is free again */
+    struct fm__waiter *blocked = fm__pool_broadcast_room_locked(p); /* the slot is free again */
     pthread_mutex_unlock(&p->lock);
+    fm__waiters_release(blocked, FM__WAITER_RETRY);
     if (!fn)
         fm__pool_rescue(p);
     return rc;

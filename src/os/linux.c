@@ -98,6 +98,20 @@ void fm__futex_wait(_Atomic uint32_t *word, uint32_t expected)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
 
+int fm__futex_wait_until(_Atomic uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    if (deadline_ns == INT64_MAX) {
+        fm__futex_wait(word, expected);
+        return 0;
+    }
+    /* WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (plain WAIT a
+     * relative one). */
+    struct timespec ts = fm__timespec_of(deadline_ns);
+    long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, NULL,
+                      FUTEX_BITSET_MATCH_ANY);
+    return rc < 0 && errno == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
 void fm__futex_wake(_Atomic uint32_t *word, int count)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
