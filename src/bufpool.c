@@ -134,6 +134,18 @@ static inline void *fm__buf_hand_out(fm_bufpool *b, struct fm__buf_hdr *h, unsig
     return h + 1;
 }
 
+/* The same for a block from the thread cache of class c: it was put as a
+ * live block of b and class c (fm_bufpool_put checked), so only its state
+ * changes. */
+static inline void *fm__buf_hand_out_cached(fm_bufpool *b, struct fm__buf_hdr *h, unsigned c)
+{
+    FM__ASSERT(h->pool == b && h->cls == c && h->state == FM__BUF_FREE);
+    h->state = FM__BUF_LIVE;
+    if (FM__UNLIKELY(b->zero_on_get))
+        return fm__buf_zeroed(b, h + 1, c);
+    return h + 1;
+}
+
 /* A block from the store: the thread cache had none (counted there), or the
  * thread has no cache (no memory for one: counted centrally). */
 FM__BUF_SLOW static void *fm__buf_get_slow(fm_bufpool *b, unsigned c, int counted)
@@ -163,7 +175,7 @@ static inline void *fm__buf_get_in(fm_bufpool *b, struct fm__buf_tcache *t, unsi
     struct fm__buf_hdr *h = q->v[n - 1];
     atomic_store_explicit(&q->n, n - 1, memory_order_relaxed);
     fm__tc_leave(t);
-    return fm__buf_hand_out(b, h, c, 0);
+    return fm__buf_hand_out_cached(b, h, c);
 }
 
 /* The calling thread's cache entered on the slow path (its first call, a
