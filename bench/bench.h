@@ -131,17 +131,48 @@ struct buf_system {
     void *(*get)(void *pool, size_t size);
     void (*put)(void *pool, void *buf);
     void (*destroy)(void *pool);
+    /* O2's timed loop (BENCH_O2_LOOP): false when a get failed. */
+    bool (*o2_pairs)(void *pool, const uint32_t *sizes, long n);
 };
+
+/* The timed loops call each system's get and put directly, never through a
+ * pointer: a loop is made per system from a template that takes them as
+ * compile-time constants, so that every system, the per-thread free list
+ * included, pays for its own work and nothing of the harness's. */
+#define BENCH_INLINE static inline __attribute__((always_inline))
+
+/* O2: n get/put pairs of sizes[i] bytes, touching the first and last byte. */
+BENCH_INLINE bool bench_o2_loop(void *pool, const uint32_t *sizes, long n,
+                                void *(*get)(void *, size_t), void (*put)(void *, void *))
+{
+    for (long i = 0; i < n; i++) {
+        volatile unsigned char *p = (volatile unsigned char *)get(pool, sizes[i]);
+        if (!p)
+            return false;
+        p[0] = 1;
+        p[sizes[i] - 1] = 1;
+        put(pool, (void *)p);
+    }
+    return true;
+}
 
 extern const struct system_list buf_systems;
 extern const struct pool_system formica_handoff_system, formica_queue_system,
     thread_per_task_system, mutex_pool_system;
 
-/* An object cache, or malloc/free, behind one interface (O1, A1). */
+/* An object cache, or malloc/free, behind one interface (O1, A1). The loops
+ * are made per system (workloads_obj.c): each calls the system's get and put
+ * directly. */
 struct obj_system {
     int (*create)(void **ctx);
-    void *(*get)(void *ctx);
-    void (*put)(void *ctx, void *obj);
+    /* n pairs: get, write the object's first byte, put. false when a get
+     * returned NULL. */
+    bool (*pairs)(void *ctx, long n);
+    /* O1h's two sides: n gets (each object written and passed on through
+     * the ring, NULL included) and n puts of what the ring brings. produce
+     * returns how many gets returned NULL. */
+    long (*produce)(void *ctx, long n);
+    void (*consume)(void *ctx, long n);
     void (*destroy)(void *ctx);
 };
 extern const struct obj_system formica_objpool_system, malloc_obj_system;

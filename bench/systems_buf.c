@@ -13,12 +13,12 @@ static int bufpool_create(void **pool)
     return rc;
 }
 
-static void *bufpool_get(void *pool, size_t size)
+static inline void *bufpool_get(void *pool, size_t size)
 {
     return fm_bufpool_get(pool, size);
 }
 
-static void bufpool_put(void *pool, void *buf)
+static inline void bufpool_put(void *pool, void *buf)
 {
     fm_bufpool_put(pool, buf);
 }
@@ -34,13 +34,13 @@ static int malloc_create(void **pool)
     return 0;
 }
 
-static void *malloc_get(void *pool, size_t size)
+static inline void *malloc_get(void *pool, size_t size)
 {
     (void)pool;
     return malloc(size);
 }
 
-static void malloc_put(void *pool, void *buf)
+static inline void malloc_put(void *pool, void *buf)
 {
     (void)pool;
     free(buf);
@@ -51,9 +51,21 @@ static void malloc_destroy(void *pool)
     (void)pool;
 }
 
+/* O2's loop, one per system, calling its get and put directly. */
+static bool bufpool_o2_pairs(void *pool, const uint32_t *sizes, long n)
+{
+    return bench_o2_loop(pool, sizes, n, bufpool_get, bufpool_put);
+}
+
+static bool malloc_o2_pairs(void *pool, const uint32_t *sizes, long n)
+{
+    return bench_o2_loop(pool, sizes, n, malloc_get, malloc_put);
+}
+
 static const struct buf_system bufpool = {bufpool_create, bufpool_get, bufpool_put,
-                                          bufpool_destroy};
-static const struct buf_system glibc = {malloc_create, malloc_get, malloc_put, malloc_destroy};
+                                          bufpool_destroy, bufpool_o2_pairs};
+static const struct buf_system glibc = {malloc_create, malloc_get, malloc_put, malloc_destroy,
+                                        malloc_o2_pairs};
 
 static const struct bench_system buf_system_v[] = {
     {"formica-bufpool", true, &bufpool, NULL, NULL},

@@ -88,18 +88,11 @@ static void a1_obj(const struct obj_system *sys, struct run_result *out)
         bench_fail(out, "create", rc);
         return;
     }
-    long before = 0;
-    for (long i = 0; i < warmup_ops + measured_ops; i++) {
-        if (i == warmup_ops)
-            before = bench_alloc_calls();
-        volatile char *obj = sys->get(ctx);
-        if (obj == NULL) {
-            bench_fail(out, "get", -ENOMEM);
-            break;
-        }
-        obj[0] = (char)i;
-        sys->put(ctx, (void *)obj);
-    }
+    bool ok = sys->pairs(ctx, warmup_ops);
+    long before = bench_alloc_calls();
+    ok = ok && sys->pairs(ctx, measured_ops);
+    if (!ok)
+        bench_fail(out, "get", -ENOMEM);
     long after = bench_alloc_calls();
     out->values[A1_ALLOCS_PER_OP] = (double)(after - before) / (double)measured_ops;
     bench_publish(out);

@@ -88,21 +88,6 @@ static bool create(const struct buf_system *sys, void **pool, struct run_result 
     return false;
 }
 
-/* get/put pairs of O2's sizes, touching the first and last byte; false when a
- * get fails. */
-static bool o2_pairs(const struct buf_system *sys, void *pool, const uint32_t *sizes, long n)
-{
-    for (long i = 0; i < n; i++) {
-        unsigned char *p = sys->get(pool, sizes[i]);
-        if (!p)
-            return false;
-        p[0] = 1;
-        p[sizes[i] - 1] = 1;
-        sys->put(pool, p);
-    }
-    return true;
-}
-
 static uint32_t *o2_sizes(long n)
 {
     uint32_t *v = malloc((size_t)n * sizeof *v);
@@ -126,7 +111,7 @@ static void run_o2(const struct bench_system *bs, struct run_result *out)
     if (!sizes || !create(sys, &pool, out))
         return;
     double t0 = monotonic_seconds();
-    bool ok = o2_pairs(sys, pool, sizes, cfg.pairs);
+    bool ok = sys->o2_pairs(pool, sizes, cfg.pairs);
     double wall = monotonic_seconds() - t0;
     if (!ok)
         fail(out, "get failed");
@@ -328,7 +313,7 @@ static void run_burst(const struct workload *w, const struct bench_system *bs, i
         fail(out, "no memory for the plan");
     if (!out->ok || !create(sys, &pool, out))
         return;
-    if (!o2_pairs(sys, pool, warm, cfg.warmup))
+    if (!sys->o2_pairs(pool, warm, cfg.warmup))
         fail(out, "warm-up get failed");
     smp.t0 = monotonic_seconds();
     if (out->ok && pthread_create(&smp.thread, NULL, sampler_main, &smp) != 0)

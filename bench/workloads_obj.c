@@ -26,6 +26,84 @@
 
 #define OBJ_SIZE 64
 
+/* ---- the timed loops ---- */
+
+/* Waits with a short spin, then yields the CPU: on a machine with more
+ * runnable threads than CPUs, a pure spin would burn the other side's time. */
+static void ring_pause(unsigned *spins)
+{
+    if (++*spins % 256 == 0)
+        sched_yield();
+}
+
+/* The O1h ring: one producer, one consumer, indices only ever grow. */
+#define RING 1024
+static struct {
+    _Alignas(128) atomic_long head; /* next slot the producer fills */
+    _Alignas(128) atomic_long tail; /* next slot the consumer empties */
+    _Alignas(128) void *slot[RING];
+} ring;
+
+/* Templates: instantiated once per system below (OBJ_LOOPS) with its get and
+ * put, which are then called directly or inlined. */
+BENCH_INLINE bool pairs_loop(void *ctx, long n, void *(*get)(void *), void (*put)(void *, void *))
+{
+    for (long i = 0; i < n; i++) {
+        volatile char *obj = get(ctx);
+        if (!obj)
+            return false;
+        obj[0] = (char)i; /* the workload's one write */
+        put(ctx, (void *)obj);
+    }
+    return true;
+}
+
+BENCH_INLINE long produce_loop(void *ctx, long n, void *(*get)(void *))
+{
+    long null_gets = 0;
+    for (long i = 0; i < n; i++) {
+        volatile char *obj = get(ctx);
+        if (obj)
+            obj[0] = (char)i;
+        else
+            null_gets++; /* NULL goes through too: the consumer skips it */
+        /* acquire: the consumer is done with the slot before we reuse it */
+        for (unsigned spins = 0;
+             i - atomic_load_explicit(&ring.tail, memory_order_acquire) >= RING;)
+            ring_pause(&spins);
+        ring.slot[i % RING] = (void *)obj;
+        atomic_store_explicit(&ring.head, i + 1, memory_order_release);
+    }
+    return null_gets;
+}
+
+BENCH_INLINE void consume_loop(void *ctx, long n, void (*put)(void *, void *))
+{
+    for (long i = 0; i < n; i++) {
+        /* acquire: the slot's contents are there before we read them */
+        for (unsigned spins = 0; atomic_load_explicit(&ring.head, memory_order_acquire) <= i;)
+            ring_pause(&spins);
+        void *obj = ring.slot[i % RING];
+        atomic_store_explicit(&ring.tail, i + 1, memory_order_release);
+        if (obj)
+            put(ctx, obj);
+    }
+}
+
+#define OBJ_LOOPS(sys)                                                                \
+    static bool sys##_pairs(void *ctx, long n)                                        \
+    {                                                                                 \
+        return pairs_loop(ctx, n, sys##_get, sys##_put);                              \
+    }                                                                                 \
+    static long sys##_produce(void *ctx, long n)                                      \
+    {                                                                                 \
+        return produce_loop(ctx, n, sys##_get);                                       \
+    }                                                                                 \
+    static void sys##_consume(void *ctx, long n)                                      \
+    {                                                                                 \
+        consume_loop(ctx, n, sys##_put);                                              \
+    }
+
 /* ---- the systems ---- */
 
 static int objpool_create(void **ctx)
@@ -34,12 +112,12 @@ static int objpool_create(void **ctx)
     return fm_objpool_new((fm_objpool **)ctx, &o);
 }
 
-static void *objpool_get(void *ctx)
+static inline void *objpool_get(void *ctx)
 {
     return fm_objpool_get(ctx);
 }
 
-static void objpool_put(void *ctx, void *obj)
+static inline void objpool_put(void *ctx, void *obj)
 {
     fm_objpool_put(ctx, obj);
 }
@@ -49,27 +127,27 @@ static void objpool_destroy(void *ctx)
     fm_objpool_destroy(ctx);
 }
 
-static int malloc_create(void **ctx)
+static int no_ctx_create(void **ctx)
 {
     *ctx = NULL;
     return 0;
 }
 
-static void *malloc_get(void *ctx)
+static void nothing_to_destroy(void *ctx)
+{
+    (void)ctx;
+}
+
+static inline void *malloc_get(void *ctx)
 {
     (void)ctx;
     return malloc(OBJ_SIZE);
 }
 
-static void malloc_put(void *ctx, void *obj)
+static inline void malloc_put(void *ctx, void *obj)
 {
     (void)ctx;
     free(obj);
-}
-
-static void nothing_to_destroy(void *ctx)
-{
-    (void)ctx;
 }
 
 /* A per-thread free list threaded through the objects themselves. Objects put
@@ -79,7 +157,7 @@ struct free_node {
 };
 static __thread struct free_node *thread_list;
 
-static void *thread_list_get(void *ctx)
+static inline void *thread_list_get(void *ctx)
 {
     (void)ctx;
     struct free_node *n = thread_list;
@@ -89,7 +167,7 @@ static void *thread_list_get(void *ctx)
     return n;
 }
 
-static void thread_list_put(void *ctx, void *obj)
+static inline void thread_list_put(void *ctx, void *obj)
 {
     (void)ctx;
     struct free_node *n = obj;
@@ -113,7 +191,7 @@ static int mutex_list_create(void **ctx)
     return 0;
 }
 
-static void *mutex_list_get(void *ctx)
+static inline void *mutex_list_get(void *ctx)
 {
     struct mutex_list *l = ctx;
     pthread_mutex_lock(&l->lock);
@@ -124,7 +202,7 @@ static void *mutex_list_get(void *ctx)
     return n ? (void *)n : malloc(OBJ_SIZE);
 }
 
-static void mutex_list_put(void *ctx, void *obj)
+static inline void mutex_list_put(void *ctx, void *obj)
 {
     struct mutex_list *l = ctx;
     struct free_node *n = obj;
@@ -134,14 +212,21 @@ static void mutex_list_put(void *ctx, void *obj)
     pthread_mutex_unlock(&l->lock);
 }
 
-const struct obj_system formica_objpool_system = {objpool_create, objpool_get, objpool_put,
-                                                 objpool_destroy};
-const struct obj_system malloc_obj_system = {malloc_create, malloc_get, malloc_put,
-                                             nothing_to_destroy};
-static const struct obj_system thread_free_list = {malloc_create, thread_list_get,
-                                                   thread_list_put, nothing_to_destroy};
-static const struct obj_system mutex_free_list = {mutex_list_create, mutex_list_get,
-                                                  mutex_list_put, nothing_to_destroy};
+OBJ_LOOPS(objpool)
+OBJ_LOOPS(malloc)
+OBJ_LOOPS(thread_list)
+OBJ_LOOPS(mutex_list)
+
+#define OBJ_SYSTEM(sys, create, destroy) \
+    {create, sys##_pairs, sys##_produce, sys##_consume, destroy}
+
+const struct obj_system formica_objpool_system =
+    OBJ_SYSTEM(objpool, objpool_create, objpool_destroy);
+const struct obj_system malloc_obj_system = OBJ_SYSTEM(malloc, no_ctx_create, nothing_to_destroy);
+static const struct obj_system thread_free_list =
+    OBJ_SYSTEM(thread_list, no_ctx_create, nothing_to_destroy);
+static const struct obj_system mutex_free_list =
+    OBJ_SYSTEM(mutex_list, mutex_list_create, nothing_to_destroy);
 
 static const struct bench_system obj_system_v[] = {
     {"formica-objpool", true, &formica_objpool_system, NULL, NULL},
@@ -170,7 +255,7 @@ struct loop {
     void *ctx;
     atomic_int *ready; /* threads at the start line */
     int nthreads;
-    int null_gets;
+    long null_gets;
 };
 
 /* Releases the threads together, so that the clock covers them all. */
@@ -181,61 +266,20 @@ static void start_line(struct loop *l)
         ;
 }
 
-/* Gets an object and writes its first byte (the workload's one write); NULL
- * (counted) if the system had none to give. */
-static void *get_and_write(struct loop *l, long i)
-{
-    volatile char *obj = l->sys->get(l->ctx);
-    if (!obj) {
-        l->null_gets++;
-        return NULL;
-    }
-    obj[0] = (char)i;
-    return (void *)obj;
-}
-
 static void *pairs_main(void *arg)
 {
     struct loop *l = arg;
     start_line(l);
-    for (long i = 0; i < pairs; i++) {
-        void *obj = get_and_write(l, i);
-        if (!obj)
-            return NULL;
-        l->sys->put(l->ctx, obj);
-    }
+    if (!l->sys->pairs(l->ctx, pairs))
+        l->null_gets++;
     return NULL;
 }
-
-/* Waits with a short spin, then yields the CPU: on a machine with more
- * runnable threads than CPUs, a pure spin would burn the other side's time. */
-static void ring_pause(unsigned *spins)
-{
-    if (++*spins % 256 == 0)
-        sched_yield();
-}
-
-/* The O1h ring: one producer, one consumer, indices only ever grow. */
-#define RING 1024
-static struct {
-    _Alignas(128) atomic_long head; /* next slot the producer fills */
-    _Alignas(128) atomic_long tail; /* next slot the consumer empties */
-    _Alignas(128) void *slot[RING];
-} ring;
 
 static void *handoff_producer(void *arg)
 {
     struct loop *l = arg;
     start_line(l);
-    for (long i = 0; i < pairs; i++) {
-        void *obj = get_and_write(l, i); /* NULL goes through too: the consumer skips it */
-        /* acquire: the consumer is done with the slot before we reuse it */
-        for (unsigned spins = 0;
-             i - atomic_load_explicit(&ring.tail, memory_order_acquire) >= RING;)
-            ring_pause(&spins);
-        ring.slot[i % RING] = obj;
-        atomic_store_explicit(&ring.head, i + 1, memory_order_release);
-    }
+    l->null_gets = l->sys->produce(l->ctx, pairs);
     return NULL;
 }
 
@@ -243,15 +287,7 @@ static void *handoff_consumer(void *arg)
 {
     struct loop *l = arg;
     start_line(l);
-    for (long i = 0; i < pairs; i++) {
-        /* acquire: the slot's contents are there before we read them */
-        for (unsigned spins = 0; atomic_load_explicit(&ring.head, memory_order_acquire) <= i;)
-            ring_pause(&spins);
-        void *obj = ring.slot[i % RING];
-        atomic_store_explicit(&ring.tail, i + 1, memory_order_release);
-        if (obj)
-            l->sys->put(l->ctx, obj);
-    }
+    l->sys->consume(l->ctx, pairs);
     return NULL;
 }
 

@@ -9,14 +9,6 @@
  * put save no registers and set up no frame for them. */
 #define FM__BUF_SLOW __attribute__((noinline, cold))
 
-/* A counter only its thread writes: a relaxed load and store, no RMW. Readers
- * (stats, the tick) see some recent value, which is all they need. */
-static inline void fm__buf_bump(_Atomic uint64_t *n)
-{
-    atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
 int fm_bufpool_new(fm_bufpool **out, const fm_bufpool_opts *opts)
 {
     fm_bufpool_opts o = {0};
@@ -128,26 +120,38 @@ FM__BUF_SLOW static void fm__buf_direct_put(fm_bufpool *b, struct fm__buf_hdr *h
 
 /* ---- get ---- */
 
-static void *fm__buf_hand_out(fm_bufpool *b, struct fm__buf_hdr *h, unsigned c, int fresh)
+/* Zeroes a block handed out again (zero_on_get). */
+FM__BUF_SLOW static void *fm__buf_zeroed(fm_bufpool *b, void *buf, unsigned c)
+{
+    return memset(buf, 0, b->cls[c].size - FM__BUF_HDR);
+}
+
+static inline void *fm__buf_hand_out(fm_bufpool *b, struct fm__buf_hdr *h, unsigned c, int fresh)
 {
     *h = (struct fm__buf_hdr){b, FM__BUF_LIVE, c};
-    if (b->zero_on_get && !fresh) /* fresh memory comes zeroed from the kernel */
-        memset(h + 1, 0, b->cls[c].size - FM__BUF_HDR);
+    if (FM__UNLIKELY(b->zero_on_get) && !fresh) /* fresh memory comes zeroed from the kernel */
+        return fm__buf_zeroed(b, h + 1, c);
     return h + 1;
 }
 
-/* The thread cache had nothing (counted), or the thread has none (not yet). */
+/* The same for a block from the thread cache of class c: it was put as a
+ * live block of b and class c (fm_bufpool_put checked), so only its state
+ * changes. */
+static inline void *fm__buf_hand_out_cached(fm_bufpool *b, struct fm__buf_hdr *h, unsigned c)
+{
+    FM__ASSERT(h->pool == b && h->cls == c && h->state == FM__BUF_FREE);
+    h->state = FM__BUF_LIVE;
+    if (FM__UNLIKELY(b->zero_on_get))
+        return fm__buf_zeroed(b, h + 1, c);
+    return h + 1;
+}
+
+/* A block from the store: the thread cache had none (counted there), or the
+ * thread has no cache (no memory for one: counted centrally). */
 FM__BUF_SLOW static void *fm__buf_get_slow(fm_bufpool *b, unsigned c, int counted)
 {
-    if (!counted) {
-        struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
-        if (t) {
-            fm__buf_bump(&t->cls[c].gets);
-            fm__tc_leave(t);
-        } else { /* no memory for a cache: count centrally */
-            atomic_fetch_add_explicit(&b->cls[c].gets, 1, memory_order_relaxed);
-        }
-    }
+    if (!counted)
+        atomic_fetch_add_explicit(&b->cls[c].gets, 1, memory_order_relaxed); /* statistics */
     int fresh;
     struct fm__buf_hdr *h = fm__buf_store_get(b, c, &fresh);
     if (!h) {
@@ -155,6 +159,34 @@ FM__BUF_SLOW static void *fm__buf_get_slow(fm_bufpool *b, unsigned c, int counte
         return NULL;
     }
     return fm__buf_hand_out(b, h, c, fresh);
+}
+
+/* A get from the thread cache t, entered. */
+static inline void *fm__buf_get_in(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c)
+{
+    struct fm__buf_tcc *q = &t->cls[c];
+    /* relaxed: only this thread writes n while it is in its bracket. */
+    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
+    if (FM__UNLIKELY(!n)) {
+        fm__buf_add(&q->slow_gets, 1);
+        fm__tc_leave(t);
+        return fm__buf_get_slow(b, c, 1);
+    }
+    struct fm__buf_hdr *h = q->v[n - 1];
+    atomic_store_explicit(&q->n, n - 1, memory_order_relaxed);
+    fm__tc_leave(t);
+    return fm__buf_hand_out_cached(b, h, c);
+}
+
+/* The calling thread's cache entered on the slow path (its first call, a
+ * drain since its last one, or no membarrier), then the same get. */
+FM__BUF_SLOW static void *fm__buf_get_entering(fm_bufpool *b, unsigned c)
+{
+    struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
+    if (!t)
+        return fm__buf_get_slow(b, c, 0);
+    fm__tc_reopen(t); /* a drain only takes blocks: the cache is as usable as before */
+    return fm__buf_get_in(b, t, c);
 }
 
 void *fm_bufpool_get(fm_bufpool *b, size_t size)
@@ -168,29 +200,20 @@ void *fm_bufpool_get(fm_bufpool *b, size_t size)
     unsigned c = fm__buf_class_of(size);
     struct fm__buf_tcache *t = fm__tc_enter(&b->tc);
     if (FM__UNLIKELY(!t))
-        return fm__buf_get_slow(b, c, 0);
-    struct fm__buf_tcc *q = &t->cls[c];
-    fm__buf_bump(&q->gets);
-    /* relaxed: only this thread writes n while it is in its bracket. */
-    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
-    if (FM__UNLIKELY(!n)) {
-        fm__tc_leave(t);
-        return fm__buf_get_slow(b, c, 1);
-    }
-    struct fm__buf_hdr *h = q->v[n - 1];
-    atomic_store_explicit(&q->n, n - 1, memory_order_relaxed);
-    fm__tc_leave(t);
-    return fm__buf_hand_out(b, h, c, 0);
+        return fm__buf_get_entering(b, c);
+    return fm__buf_get_in(b, t, c);
 }
 
 /* ---- put ---- */
 
-static void fm__buf_check_put(const fm_bufpool *b, const struct fm__buf_hdr *h, const void *buf)
+/* Not a live class block of b: a direct one, or a bad put. */
+FM__BUF_SLOW static void fm__buf_put_other(fm_bufpool *b, struct fm__buf_hdr *h, const void *buf)
 {
-    if (FM__UNLIKELY(h->state == FM__BUF_FREE && h->pool == b))
+    if (h->state == FM__BUF_FREE && h->pool == b)
         fm__die("fm_bufpool_put: buffer %p was already put back (double put)", buf);
-    if (FM__UNLIKELY((h->state != FM__BUF_LIVE && h->state != FM__BUF_DIRECT) || h->pool != b))
+    if (h->state != FM__BUF_DIRECT || h->pool != b)
         fm__die("fm_bufpool_put: %p is not a live buffer of this pool", buf);
+    fm__buf_direct_put(b, h);
 }
 
 /* The thread's cache of class c is full: its newer half (at least one block)
@@ -205,6 +228,7 @@ FM__BUF_SLOW static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, 
     uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* == cap */
     uint32_t k = (n + 1) / 2;
     memcpy(out, q->v + n - k, k * sizeof *out);
+    fm__buf_add(&q->moved_out, k);
     atomic_store_explicit(&q->n, n - k, memory_order_relaxed); /* only this thread writes */
     atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order, see above */
     q->v[n - k] = h;
@@ -215,42 +239,20 @@ FM__BUF_SLOW static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, 
         fm__buf_arm(b);
 }
 
-/* No cache for this thread yet (or no memory for one). */
-FM__BUF_SLOW static void fm__buf_put_slow(fm_bufpool *b, unsigned c, struct fm__buf_hdr *h)
+/* No memory for a cache for this thread. */
+FM__BUF_SLOW static void fm__buf_put_uncached(fm_bufpool *b, unsigned c, struct fm__buf_hdr *h)
 {
-    struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
-    if (t) {
-        fm__buf_bump(&t->cls[c].puts);
-        fm__tc_leave(t);
-    } else {
-        atomic_fetch_add_explicit(&b->cls[c].puts, 1, memory_order_relaxed); /* statistics */
-    }
+    atomic_fetch_add_explicit(&b->cls[c].puts, 1, memory_order_relaxed); /* statistics */
     if (fm__buf_store_put(b, c, &h, 1, fm__now_coarse_ns()))
         fm__buf_arm(b);
 }
 
-void fm_bufpool_put(fm_bufpool *b, void *buf)
+/* A put into the thread cache t, entered. */
+static inline void fm__buf_put_in(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c,
+                                  struct fm__buf_hdr *h)
 {
-    if (!buf)
-        return;
-    struct fm__buf_hdr *h = fm__buf_hdr_of(buf);
-    fm__buf_check_put(b, h, buf);
-    if (FM__UNLIKELY(h->state == FM__BUF_DIRECT)) {
-        fm__buf_direct_put(b, h);
-        return;
-    }
-    unsigned c = h->cls;
-    h->state = FM__BUF_FREE;
-#ifdef FM_DEBUG
-    memset(buf, 0xa5, b->cls[c].size - FM__BUF_HDR); /* stale data shows as 0xa5 bytes */
-#endif
-    struct fm__buf_tcache *t = fm__tc_enter(&b->tc);
-    if (FM__UNLIKELY(!t)) {
-        fm__buf_put_slow(b, c, h);
-        return;
-    }
     struct fm__buf_tcc *q = &t->cls[c];
-    fm__buf_bump(&q->puts);
+    fm__buf_add(&q->puts, 1);
     uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* only this thread writes */
     if (FM__UNLIKELY(n == q->cap)) {
         fm__buf_spill(b, t, c, h);
@@ -267,6 +269,40 @@ void fm_bufpool_put(fm_bufpool *b, void *buf)
     fm__tc_leave(t);
     if (FM__UNLIKELY(!armed))
         fm__buf_arm(b);
+}
+
+/* The calling thread's cache entered on the slow path, then the same put. */
+FM__BUF_SLOW static void fm__buf_put_entering(fm_bufpool *b, unsigned c, struct fm__buf_hdr *h)
+{
+    struct fm__buf_tcache *t = fm__tc_enter_slow(&b->tc);
+    if (!t) {
+        fm__buf_put_uncached(b, c, h);
+        return;
+    }
+    fm__tc_reopen(t); /* as in fm__buf_get_entering */
+    fm__buf_put_in(b, t, c, h);
+}
+
+void fm_bufpool_put(fm_bufpool *b, void *buf)
+{
+    if (!buf)
+        return;
+    struct fm__buf_hdr *h = fm__buf_hdr_of(buf);
+    if (FM__UNLIKELY(h->state != FM__BUF_LIVE || h->pool != b)) {
+        fm__buf_put_other(b, h, buf);
+        return;
+    }
+    unsigned c = h->cls;
+    h->state = FM__BUF_FREE;
+#ifdef FM_DEBUG
+    memset(buf, 0xa5, b->cls[c].size - FM__BUF_HDR); /* stale data shows as 0xa5 bytes */
+#endif
+    struct fm__buf_tcache *t = fm__tc_enter(&b->tc);
+    if (FM__UNLIKELY(!t)) {
+        fm__buf_put_entering(b, c, h);
+        return;
+    }
+    fm__buf_put_in(b, t, c, h);
 }
 
 size_t fm_bufpool_usable_size(fm_bufpool *b, const void *buf)

@@ -44,6 +44,7 @@ static void fm__buf_tc_empty(struct fm_bufpool *b, struct fm__buf_tcache *t, int
         uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
         if (n) {
             fm__buf_store_put(b, c, q->v, n, stamp);
+            fm__buf_add(&q->moved_out, n);
             atomic_store_explicit(&q->n, 0, memory_order_relaxed);
         }
     }
@@ -59,12 +60,12 @@ void fm__buf_tc_flush(struct fm__tc_owner *o, void *payload)
     for (unsigned c = 0; c < b->nclasses; c++) {
         struct fm__buf_tcc *q = &t->cls[c];
         /* relaxed: statistics; the tc lock orders them against stats' visit. */
-        atomic_fetch_add_explicit(&b->cls[c].gets, atomic_load_explicit(&q->gets, memory_order_relaxed),
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->cls[c].gets, fm__buf_tcc_gets(q), memory_order_relaxed);
         atomic_fetch_add_explicit(&b->cls[c].puts, atomic_load_explicit(&q->puts, memory_order_relaxed),
                                   memory_order_relaxed);
-        atomic_store_explicit(&q->gets, 0, memory_order_relaxed);
+        atomic_store_explicit(&q->slow_gets, 0, memory_order_relaxed);
         atomic_store_explicit(&q->puts, 0, memory_order_relaxed);
+        atomic_store_explicit(&q->moved_out, 0, memory_order_relaxed);
     }
     t->seen_ops = 0;
     t->active_at = 0;
@@ -90,8 +91,7 @@ static uint64_t fm__buf_tc_ops(const struct fm_bufpool *b, const struct fm__buf_
 {
     uint64_t ops = 0;
     for (unsigned c = 0; c < b->nclasses; c++)
-        ops += atomic_load_explicit(&t->cls[c].gets, memory_order_relaxed) +
-               atomic_load_explicit(&t->cls[c].puts, memory_order_relaxed);
+        ops += fm__buf_tcc_gets(&t->cls[c]) + atomic_load_explicit(&t->cls[c].puts, memory_order_relaxed);
     return ops;
 }
 

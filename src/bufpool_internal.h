@@ -130,15 +130,39 @@ struct fm__buf_class {
 } FM__ALIGNED;
 
 /* A thread's cache of one class: the owning thread writes, the maintenance
- * thread moves blocks out while it holds the cache (tcache.h). */
+ * thread moves blocks out while it holds the cache (tcache.h). Gets are
+ * derived, so that a get served here counts nothing: every block a put left
+ * here was got again, moved out, or is still here, so gets = slow_gets +
+ * puts - moved_out - n (fm__buf_tcc_gets). */
 struct fm__buf_tcc {
     _Atomic uint32_t n; /* relaxed: read by stats while the owner writes */
     uint32_t cap;
-    /* Written by the owner with a relaxed load and store (no RMW: only it
-     * writes), read relaxed by stats and the tick. */
-    _Atomic uint64_t gets, puts;
+    /* Written by the cache's holder with a relaxed load and store (no RMW:
+     * one holder at a time), read relaxed by stats and the tick. */
+    _Atomic uint64_t puts;      /* every put through this cache */
+    _Atomic uint64_t slow_gets; /* gets it had no block for */
+    _Atomic uint64_t moved_out; /* blocks moved to the store: spills, drains */
     struct fm__buf_hdr *v[FM__BUF_TC_DEPTH];
 };
+
+/* A counter only the cache's holder writes: a relaxed load and store, no RMW.
+ * Readers (stats, the tick) see some recent value, which is all they need. */
+static inline void fm__buf_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Gets made through q (see fm__buf_tcc). Read while the owner works, the
+ * four counters may be a call apart: never below 0. */
+static inline uint64_t fm__buf_tcc_gets(const struct fm__buf_tcc *q)
+{
+    uint64_t in = atomic_load_explicit(&q->slow_gets, memory_order_relaxed) +
+                  atomic_load_explicit(&q->puts, memory_order_relaxed);
+    uint64_t out = atomic_load_explicit(&q->moved_out, memory_order_relaxed) +
+                   atomic_load_explicit(&q->n, memory_order_relaxed);
+    return in > out ? in - out : 0;
+}
 
 /* The thread-cache payload. */
 struct fm__buf_tcache {
@@ -173,15 +197,16 @@ static inline size_t fm__buf_round(size_t n, size_t to)
 }
 
 /* Class of a request of size bytes (size <= max_size, so no overflow): the
- * smallest block holding size + header. Four classes per doubling. */
+ * smallest block holding size + header. Four classes per doubling: with
+ * n = size + header - 1 and k its top bit, class 4 (k - 6) + 1 + the two bits
+ * below k; n is raised to 63 so that every block of 64 or less is class 0
+ * (63's top bits give 4 * 5 + 3 - 23 = 0), with no branch. */
 static inline unsigned fm__buf_class_of(size_t size)
 {
-    size_t s = size + FM__BUF_HDR;
-    if (s <= FM__BUF_MIN)
-        return 0;
-    size_t n = s - 1;
-    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)n);
-    return (k - FM__BUF_MIN_SHIFT) * 4 + (unsigned)((n >> (k - 2)) & 3) + 1;
+    size_t n = size + FM__BUF_HDR - 1;
+    n = n < FM__BUF_MIN - 1 ? FM__BUF_MIN - 1 : n;
+    unsigned k = 63u ^ (unsigned)__builtin_clzll((unsigned long long)n);
+    return 4 * k + (unsigned)((n >> (k - 2)) & 3) - (4 * FM__BUF_MIN_SHIFT - 1);
 }
 
 /* Block size of class c: 64, then (4 + j) << (k - 2) for j = 1..4 per doubling. */

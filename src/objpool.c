@@ -38,7 +38,11 @@
  * Invariants: a magazine on a full list holds 1..FM__MAG_SIZE objects, one on
  * an empty list none, a thread cache's spare none. A thread cache's limit is
  * 0 after a drain (and when new), so that the first put after it takes the
- * slow path, which arms the cleanup timer; otherwise FM__TC_OBJS.
+ * slow path, which arms the cleanup timer; otherwise FM__TC_OBJS. While its
+ * limit is 0 its gate is closed (tcache.h: a drain leaves FM__TC_DRAINED, and
+ * only fm__objtc_ready or a slow entry that finds the limit set reopens it),
+ * so the fast path, which enters only through an open gate, needs no look at
+ * the limit.
  */
 #include <errno.h>
 #include <sched.h>
@@ -64,12 +68,17 @@ struct fm__mag {
 /* A thread cache. Its tcache word holds (puts << 8) | n: objects in
  * obj[0, n), the newest on top, and puts cached here, so that a get or put
  * commits with the one store that ends its bracket. Gets are derived:
- * puts + moved_in - moved_out - n. The fields below are written by whoever
- * holds the cache (its thread inside a bracket, or a drain) and read by
- * stats at any time: relaxed atomics where stats read them. */
+ * puts + puts_folded + moved_in - moved_out - n. The fields below are
+ * written by whoever holds the cache (its thread inside a bracket, or a
+ * drain) and read by stats at any time: relaxed atomics where stats read
+ * them. */
 #define FM__OBJ_N(word) ((uint32_t)((word)&0xff))
 #define FM__OBJ_PUT (((uint64_t)1 << 8) | 1) /* added to the word by a put */
-_Static_assert(FM__TC_OBJS < 256, "the count of objects is the word's low byte");
+/* A put whose word has this bit (or n == FM__TC_OBJS) goes slow and folds the
+ * puts into puts_folded: the word never reaches FM__TC_BUSY. */
+#define FM__OBJ_PUTS_HIGH ((uint64_t)1 << 62)
+#define FM__OBJ_FULL ((uint64_t)FM__TC_OBJS) /* n's top bit: n == FM__TC_OBJS */
+_Static_assert(FM__TC_OBJS == 128, "a full cache is the word's bit 7 (FM__OBJ_FULL)");
 
 struct fm__objtc {
     /* FM__TC_OBJS, or 0 when new and after a drain: the count in the word is
@@ -78,6 +87,7 @@ struct fm__objtc {
     _Atomic uint32_t limit;
     _Atomic uint64_t moved_in;  /* objects taken from shards into obj */
     _Atomic uint64_t moved_out; /* objects moved from obj to magazines */
+    _Atomic uint64_t puts_folded; /* puts moved out of the word (put slow path) */
     struct fm__mag *spare;      /* an empty magazine for the next overflow, or NULL */
     void *obj[FM__TC_OBJS];
 #ifdef FM_DEBUG
@@ -442,19 +452,21 @@ static void fm__objtc_unload(struct fm__objtc *tc, uint32_t n, struct fm__mag *m
 static void fm__objtc_unload_all(struct fm__objtc *tc, struct fm__objharvest *h)
 {
     uint32_t n = fm__objtc_count(tc, fm__tc_word(tc));
-    struct fm__mag *got = NULL, *m;
-    for (uint32_t room = 0; room < n; room += FM__MAG_SIZE) {
-        m = tc->spare;
+    /* Every magazine first: the count in the word stays right only if all the
+     * objects go or none does. */
+    struct fm__mag *mags = NULL;
+    for (uint32_t k = 0; k < n; k += FM__MAG_SIZE) {
+        struct fm__mag *m = tc->spare;
         tc->spare = NULL;
         if (!m && !(m = fm__mag_pop(&h->empty)) && !(m = fm__mag_new())) {
-            while ((m = fm__mag_pop(&got)) != NULL)
+            while ((m = fm__mag_pop(&mags)) != NULL)
                 fm__mag_push(&h->empty, m);
-            return;
+            return; /* no memory: the objects stay, and so does the limit */
         }
-        fm__mag_push(&got, m);
+        fm__mag_push(&mags, m);
     }
-    for (uint32_t count; (m = fm__mag_pop(&got)) != NULL; n -= count) {
-        count = n < FM__MAG_SIZE ? n : FM__MAG_SIZE;
+    for (struct fm__mag *m; (m = fm__mag_pop(&mags)) != NULL;) {
+        uint32_t count = n < FM__MAG_SIZE ? n : FM__MAG_SIZE;
         fm__objtc_unload(tc, n, m, count);
         fm__mag_push(&h->full, m);
     }
@@ -492,13 +504,31 @@ static void fm__objtc_flush(struct fm__tc_owner *o, void *payload)
 }
 
 
+/* The calling thread's cache entered on the slow path (NULL: no memory for
+ * one). A gate closed by a drain opens again once the cache is in a state
+ * the fast path may use (limit FM__TC_OBJS; see fm__objtc_ready). */
+static struct fm__objtc *fm__objtc_enter_slow(fm_objpool *p, uint64_t *word)
+{
+    struct fm__objtc *tc = fm__tc_enter_slow_w(&p->tco, word);
+    if (tc && fm__objtc_limit(tc))
+        fm__tc_reopen(tc);
+    return tc;
+}
+
+/* Held by its thread: its count is right and the fast path may use it. */
+static void fm__objtc_ready(struct fm__objtc *tc)
+{
+    fm__objtc_set_limit(tc, FM__TC_OBJS);
+    fm__tc_reopen(tc);
+}
+
 /* The calling thread's cache, entered again after the caller left it to lock
  * a shard. Allocates nothing: the thread already has its cache. */
 static struct fm__objtc *fm__objtc_reenter(fm_objpool *p, uint64_t *word)
 {
     struct fm__objtc *tc = fm__tc_enter_w(&p->tco, word);
     if (!tc)
-        tc = fm__tc_enter_slow_w(&p->tco, word);
+        tc = fm__objtc_enter_slow(p, word);
     FM__ASSERT(tc != NULL);
     return tc;
 }
@@ -537,10 +567,11 @@ static inline uint64_t fm__objtc_fresh_word(const struct fm__objtc *tc, uint64_t
     return fm__objtc_limit(tc) ? word : word & ~(uint64_t)0xff;
 }
 
-__attribute__((noinline)) static void *fm__objpool_get_slow(fm_objpool *p, struct fm__objtc *tc,
-                                                            uint64_t word)
+__attribute__((noinline, cold)) static void *fm__objpool_get_slow(fm_objpool *p)
 {
-    if (!tc && !(tc = fm__tc_enter_slow_w(&p->tco, &word)))
+    uint64_t word;
+    struct fm__objtc *tc = fm__objtc_enter_slow(p, &word);
+    if (!tc)
         return fm__objpool_miss(p);
     word = fm__objtc_fresh_word(tc, word);
     if (FM__OBJ_N(word) > 0)
@@ -566,7 +597,7 @@ __attribute__((noinline)) static void *fm__objpool_get_slow(fm_objpool *p, struc
      * objects come from a shard or the victims, which the timer ages already,
      * unless a request that failed to start the maintenance thread left it
      * off: arming again is one load when it is on (and out of the bracket). */
-    fm__objtc_set_limit(tc, FM__TC_OBJS);
+    fm__objtc_ready(tc);
     void *obj = fm__objtc_pop(p, tc, word, FM__OBJ_N(word));
     fm__objpool_arm(p);
     return obj;
@@ -578,12 +609,16 @@ void *fm_objpool_get(fm_objpool *p)
         errno = EINVAL;
         return NULL;
     }
-    uint64_t word = 0;
+    uint64_t word;
     struct fm__objtc *tc = fm__tc_enter_w(&p->tco, &word);
-    /* n - 1 < limit: 1 <= n <= limit, and never with limit 0 (stale count). */
-    if (FM__LIKELY(tc != NULL && FM__OBJ_N(word) - 1 < fm__objtc_limit(tc)))
-        return fm__objtc_pop(p, tc, word, FM__OBJ_N(word));
-    return fm__objpool_get_slow(p, tc, word);
+    if (FM__LIKELY(tc != NULL)) {
+        /* Entered on the fast path, limit is FM__TC_OBJS and the count fresh
+         * (an open gate says so). */
+        if (FM__LIKELY(FM__OBJ_N(word) != 0))
+            return fm__objtc_pop(p, tc, word, FM__OBJ_N(word));
+        fm__tc_leave_w(tc, word); /* empty: the slow path enters again */
+    }
+    return fm__objpool_get_slow(p);
 }
 
 static void fm__objpool_drop(fm_objpool *p, void *obj)
@@ -608,13 +643,17 @@ static struct fm__objtc *fm__objtc_get_spare(fm_objpool *p, struct fm__objtc *tc
     return tc;
 }
 
-__attribute__((noinline)) static void fm__objpool_put_slow(fm_objpool *p, struct fm__objtc *tc,
-                                                           uint64_t word, void *obj, uint64_t hash)
+__attribute__((noinline, cold)) static void fm__objpool_put_slow(fm_objpool *p, void *obj,
+                                                                 uint64_t hash)
 {
-    if (!tc && !(tc = fm__tc_enter_slow_w(&p->tco, &word))) {
+    uint64_t word;
+    struct fm__objtc *tc = fm__objtc_enter_slow(p, &word);
+    if (!tc) {
         fm__objpool_drop(p, obj);
         return;
     }
+    fm__count_own(&tc->puts_folded, word >> 8);
+    word = FM__OBJ_N(word);
     if (tc->spare == NULL && fm__objtc_limit(tc) && FM__OBJ_N(word) == fm__objtc_limit(tc) &&
         !(tc = fm__objtc_get_spare(p, tc, &word))) {
         fm__objpool_drop(p, obj);
@@ -623,7 +662,7 @@ __attribute__((noinline)) static void fm__objpool_put_slow(fm_objpool *p, struct
     fm__objtc_debug_no_dup(tc, fm__objtc_count(tc, word), obj);
     if (fm__objtc_limit(tc) == 0) { /* first put since a drain, or ever */
         word = fm__objtc_fresh_word(tc, word);
-        fm__objtc_set_limit(tc, FM__TC_OBJS);
+        fm__objtc_ready(tc);
         fm__objtc_push(tc, word, 0, obj, hash);
         fm__objpool_note_activity(p);
         return;
@@ -652,16 +691,18 @@ __attribute__((noinline)) static void fm__objpool_put_slow(fm_objpool *p, struct
 static inline void fm__objpool_put_reset(fm_objpool *p, void *obj)
 {
     uint64_t hash = fm__obj_debug_put(p, obj);
-    uint64_t word = 0;
+    uint64_t word;
     struct fm__objtc *tc = fm__tc_enter_w(&p->tco, &word);
     if (FM__LIKELY(tc != NULL)) {
         fm__objtc_debug_no_dup(tc, fm__objtc_count(tc, word), obj);
-        if (FM__LIKELY(FM__OBJ_N(word) < fm__objtc_limit(tc))) {
+        /* Not full (an open gate says limit is FM__TC_OBJS), puts not high. */
+        if (FM__LIKELY(!(word & (FM__OBJ_FULL | FM__OBJ_PUTS_HIGH)))) {
             fm__objtc_push(tc, word, FM__OBJ_N(word), obj, hash);
             return;
         }
+        fm__tc_leave_w(tc, word); /* full, or puts to fold: the slow path enters again */
     }
-    fm__objpool_put_slow(p, tc, word, obj, hash);
+    fm__objpool_put_slow(p, obj, hash);
 }
 
 __attribute__((noinline)) static void fm__objpool_put_with_reset(fm_objpool *p, void *obj)
@@ -903,7 +944,7 @@ static void fm__objtc_sum(const void *payload, void *ctx)
     const struct fm__objtc *tc = payload;
     struct fm_objpool_stats *s = ctx;
     uint64_t word = fm__tc_word(payload);
-    uint64_t puts = word >> 8;
+    uint64_t puts = (word >> 8) + atomic_load_explicit(&tc->puts_folded, memory_order_relaxed);
     uint64_t in = puts + atomic_load_explicit(&tc->moved_in, memory_order_relaxed);
     uint64_t out = atomic_load_explicit(&tc->moved_out, memory_order_relaxed) +
                    fm__objtc_count(tc, word);

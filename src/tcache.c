@@ -25,8 +25,8 @@ static long fm__membarrier(int cmd)
 }
 
 /* The heavy half of the handshake: after it, every store a cache's thread made
- * before its load of locked is visible here, and every load it makes after
- * sees our store of locked. */
+ * before its load of the gate is visible here, and every load it makes after
+ * sees our store of the gate. */
 static void fm__tc_heavy_barrier(void)
 {
     if (fm__tc_fenced || fm__membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
@@ -34,6 +34,45 @@ static void fm__tc_heavy_barrier(void)
 }
 
 static void fm__tc_thread_exit(void *table);
+
+/* The gate bits every cache keeps for the life of the process. */
+static uint32_t fm__tc_fixed_gate(void)
+{
+    return fm__tc_fenced ? FM__TC_FENCED : 0;
+}
+
+void fm__tc_reopen(void *payload)
+{
+    struct fm__tc *c = fm__tc_of(payload);
+    /* relaxed: the thread holds its cache (its bracket), and the acquire load
+     * that entered it saw the drainer's release. A drainer's store of HELD
+     * racing this makes it fail, which is fine: the next entry goes slow. */
+    uint32_t g = atomic_load_explicit(&c->gate, memory_order_relaxed);
+    if (g & FM__TC_DRAINED)
+        atomic_compare_exchange_strong_explicit(&c->gate, &g, g & ~FM__TC_DRAINED,
+                                                memory_order_relaxed, memory_order_relaxed);
+}
+
+/* Enters c, already bound to the calling thread, on the slow path: a full
+ * fence where membarrier is missing, and any gate without HELD lets it in.
+ * NULL while a drainer holds c. */
+static void *fm__tc_enter_bound(struct fm__tc *c, uint64_t *word)
+{
+    uint64_t st = atomic_load_explicit(&c->state, memory_order_relaxed);
+    atomic_store_explicit(&c->state, st | FM__TC_BUSY, memory_order_relaxed);
+    /* The light half of the handshake: see fm__tc_enter_w; with no
+     * membarrier, the Dekker pair is this fence and the drainer's. */
+    if (fm__tc_fenced)
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst);
+    if (fm__tc_gate(c) & FM__TC_HELD) {
+        atomic_store_explicit(&c->state, st, memory_order_release);
+        return NULL;
+    }
+    *word = st;
+    return c->payload;
+}
 
 void fm__tc_atfork_prepare(void)
 {
@@ -58,7 +97,7 @@ void fm__tc_atfork_child(void)
         for (struct fm__tc *c = o->caches; c; c = c->next) /* the forking thread is in none */
             atomic_store_explicit(&c->state,
                                   atomic_load_explicit(&c->state, memory_order_relaxed) &
-                                      ~(uint64_t)1,
+                                      ~FM__TC_BUSY,
                                   memory_order_relaxed);
 }
 
@@ -83,6 +122,7 @@ void fm__tc_owner_init(struct fm__tc_owner *o, size_t payload_size,
     pthread_once(&fm__tc_once, fm__tc_setup);
     o->id = atomic_fetch_add_explicit(&fm__tc_next_id, 1, memory_order_relaxed);
     o->slot = (unsigned)(o->id % FM__TC_SLOTS);
+    o->slot_off = (uintptr_t)&fm__tc_slots[o->slot] - (uintptr_t)__builtin_thread_pointer();
     o->payload_size = payload_size;
     o->init = init;
     o->flush = flush;
@@ -106,10 +146,15 @@ static void fm__tc_unbind(struct fm__tc_slot *s)
     if (!c)
         return;
     c->slot = NULL;
-    if (c->owner)
+    if (c->owner) {
         c->owner->flush(c->owner, c->payload);
-    else
+        /* Like a drain: the next thread to bind it enters through the
+         * module's slow path. relaxed: that thread takes the tc lock first. */
+        atomic_store_explicit(&c->gate, FM__TC_DRAINED | fm__tc_fixed_gate(),
+                              memory_order_relaxed);
+    } else {
         fm__sys.free(c);
+    }
 }
 
 /* The key's destructor, at thread exit: every cache goes back. It runs on
@@ -145,6 +190,9 @@ static struct fm__tc *fm__tc_find_free(struct fm__tc_owner *o)
     if (!c)
         return NULL;
     memset(c, 0, size);
+    /* Closed until the module first reopens it: it may want a slow first
+     * entry (objpool), as after a drain. */
+    atomic_init(&c->gate, FM__TC_DRAINED | fm__tc_fixed_gate());
     c->owner = o;
     c->next = o->caches;
     o->caches = c;
@@ -161,9 +209,14 @@ void *fm__tc_enter_slow(struct fm__tc_owner *o)
 
 void *fm__tc_enter_slow_w(struct fm__tc_owner *o, uint64_t *word)
 {
+    struct fm__tc_slot *s = &fm__tc_slots[o->slot];
+    if (s->id == o->id) { /* bound: a drain in progress, a drained gate or fenced mode */
+        void *payload = fm__tc_enter_bound(s->cache, word);
+        if (payload)
+            return payload;
+    }
     if (!fm__tc_key_ensure())
         return NULL;
-    struct fm__tc_slot *s = &fm__tc_slots[o->slot];
     for (;;) {
         pthread_mutex_lock(&fm__tc_lock); /* a drain of our cache ends before we get it */
         if (s->id != o->id) {
@@ -178,7 +231,7 @@ void *fm__tc_enter_slow_w(struct fm__tc_owner *o, uint64_t *word)
             s->id = o->id;
         }
         pthread_mutex_unlock(&fm__tc_lock);
-        void *payload = fm__tc_enter_w(o, word);
+        void *payload = fm__tc_enter_bound(s->cache, word);
         if (payload)
             return payload;
         /* A drain began between our unlock and the handshake: wait it out. */
@@ -192,19 +245,22 @@ void fm__tc_drain(struct fm__tc_owner *o, void (*fn)(void *payload, void *ctx), 
         pthread_mutex_unlock(&fm__tc_lock);
         return;
     }
+    uint32_t fixed = fm__tc_fixed_gate();
     for (struct fm__tc *c = o->caches; c; c = c->next)
-        atomic_store_explicit(&c->locked, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->gate, FM__TC_HELD | fixed, memory_order_relaxed);
     fm__tc_heavy_barrier();
     for (struct fm__tc *c = o->caches; c; c = c->next) {
         /* acquire: pairs with fm__tc_leave, so the thread's payload writes are
          * visible. A bracket never blocks: yielding lets a preempted thread
          * on this CPU finish its few instructions. */
-        while (atomic_load_explicit(&c->state, memory_order_acquire) & 1)
+        while (atomic_load_explicit(&c->state, memory_order_acquire) & FM__TC_BUSY)
             sched_yield();
         fn(c->payload, ctx);
     }
+    /* release: our payload writes happen before the thread's next entry. The
+     * DRAINED bit sends that entry to the module's slow path. */
     for (struct fm__tc *c = o->caches; c; c = c->next)
-        atomic_store_explicit(&c->locked, 0, memory_order_release);
+        atomic_store_explicit(&c->gate, FM__TC_DRAINED | fixed, memory_order_release);
     pthread_mutex_unlock(&fm__tc_lock);
 }
 

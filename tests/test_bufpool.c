@@ -593,6 +593,35 @@ FM_TEST(default_pool)
     FM_CHECK_EQ(bufpool_stats(d).bytes_mapped, 0);
 }
 
+/* ---- without membarrier ---- */
+
+/* Where membarrier(2) is missing every call takes the fenced slow path; the
+ * test sets the library's flag itself, before any pool of its process. */
+extern int fm__tc_fenced;
+
+FM_TEST(without_membarrier_the_fenced_path_caches_and_trims)
+{
+    fm__tc_fenced = 1;
+    fm_bufpool_opts o = {.decay_ns = -1};
+    fm_bufpool *b = new_bufpool(&o);
+    for (int i = 0; i < 1000; i++) {
+        void *p = fm_bufpool_get(b, (size_t)(i % 7) * 5000 + 100);
+        FM_CHECK(p != NULL);
+        fm_bufpool_put(b, p);
+        if (i % 100 == 99)
+            fm_bufpool_trim(b); /* a drain of this thread's cache */
+    }
+    struct fm_bufpool_stats s = bufpool_stats(b);
+    FM_CHECK_EQ(s.gets, 1000);
+    FM_CHECK_EQ(s.puts, 1000);
+    FM_CHECK_EQ(s.bytes_live, 0);
+    FM_CHECK(s.hits > 900); /* 7 classes, each missed again only after a trim */
+    fm_bufpool_trim(b);
+    FM_CHECK_EQ(bufpool_stats(b).bytes_cached, 0);
+    FM_CHECK_EQ(fm__tc_fenced, 1);
+    fm_bufpool_destroy(b);
+}
+
 /* ---- misuse aborts ---- */
 
 static void put_malloced(void)

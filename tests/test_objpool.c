@@ -87,6 +87,16 @@ static bool same_set(void **a, void **b, int n)
     return memcmp(a, b, (size_t)n * sizeof *a) == 0;
 }
 
+/* Gets n objects into v, puts them back and gets n into back: the same
+ * objects come back (both arrays end up sorted). */
+static void get_put_get(fm_objpool *p, void **v, void **back, int n)
+{
+    get_many(p, v, n);
+    put_many(p, v, n);
+    get_many(p, back, n);
+    FM_CHECK(same_set(v, back, n));
+}
+
 /* ---- bad input ---- */
 
 FM_TEST(bad_input_gets_einval_never_a_crash)
@@ -189,11 +199,8 @@ FM_TEST(thousands_of_objects_come_back_as_put)
     struct hooks h = {0};
     fm_objpool *p = hooked_pool(&h, -1);
     static void *v[N], *back[N];
-    get_many(p, v, N);
-    put_many(p, v, N);
-    get_many(p, back, N);
+    get_put_get(p, v, back, N);
     FM_CHECK_EQ(atomic_load(&h.made), N);
-    FM_CHECK(same_set(v, back, N));
     struct fm_objpool_stats s = stats_of(p);
     FM_CHECK_EQ(s.gets, 2 * N);
     FM_CHECK_EQ(s.misses, N);
@@ -362,6 +369,54 @@ FM_TEST(a_drained_thread_cache_keeps_working)
         get_many(p, v, 50);
         put_many(p, v, 50);
     }
+    fm_objpool_destroy(p);
+    FM_CHECK_EQ(atomic_load(&h.freed), atomic_load(&h.made));
+}
+
+/* ---- without membarrier ---- */
+
+/* Where membarrier(2) is missing (old kernels, some sandboxes) every call
+ * takes the fenced slow path. The library decides that once, before its
+ * first thread cache; the test sets the flag itself (the case runs in a
+ * process of its own, before any pool). */
+extern int fm__tc_fenced;
+
+struct fenced_user {
+    fm_objpool *p;
+    atomic_int done;
+};
+
+static void *fenced_user_main(void *arg)
+{
+    struct fenced_user *u = arg;
+    void *v[200];
+    for (int round = 0; round < 2000; round++) {
+        int n = 1 + round % 200;
+        get_many(u->p, v, n);
+        put_many(u->p, v, n);
+    }
+    atomic_store(&u->done, 1);
+    return NULL;
+}
+
+FM_TEST(without_membarrier_the_fenced_path_keeps_every_object)
+{
+    fm__tc_fenced = 1;
+    enum { N = 1000 };
+    struct hooks h = {0};
+    fm_objpool *p = hooked_pool(&h, -1);
+    static void *v[N], *back[N];
+    get_put_get(p, v, back, N);
+    FM_CHECK_EQ(stats_of(p).gets, 2 * N);
+    put_many(p, back, N);
+    /* Cycles drain a cache whose thread works on. */
+    struct fenced_user u = {p, 0};
+    pthread_t th;
+    FM_CHECK_EQ(pthread_create(&th, NULL, fenced_user_main, &u), 0);
+    while (!atomic_load(&u.done))
+        fm_objpool_cleanup(p);
+    pthread_join(th, NULL);
+    FM_CHECK_EQ(fm__tc_fenced, 1);
     fm_objpool_destroy(p);
     FM_CHECK_EQ(atomic_load(&h.freed), atomic_load(&h.made));
 }

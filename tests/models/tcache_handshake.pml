@@ -5,7 +5,10 @@
  * The cache's thread enters its bracket (store busy = 1; compiler barrier;
  * load locked), uses the payload, and leaves (store busy = 0). A drainer
  * stores locked = 1, issues the heavy barrier, waits until it loads
- * busy == 0, uses the payload, and stores locked = 0. The assertion: never
+ * busy == 0, uses the payload, and stores locked = 0. ("locked" is the HELD
+ * bit of the cache's gate; the gate's other bits only send the thread to its
+ * slow path, which enters the same way, fenced in the THREAD_FENCE mode.)
+ * The assertion: never
  * both inside at once.
  *
  * Variants (spin -D...):
