@@ -468,6 +468,7 @@ static void fm__objtc_unload_all(struct fm__objtc *tc, struct fm__objharvest *h)
     for (struct fm__mag *m; (m = fm__mag_pop(&mags)) != NULL;) {
         uint32_t count = n < FM__MAG_SIZE ? n : FM__MAG_SIZE;
         fm__objtc_unload(tc, n, m, count);
+        n -= count;
         fm__mag_push(&h->full, m);
     }
     if (tc->spare)
