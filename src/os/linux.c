@@ -199,7 +199,7 @@ int fm__thread_map(struct fm__thread_map *m, size_t header_size, size_t stack_si
     m->stack_size = fm__round_up(stack_size, page);
     m->size = m->header_size + page + m->stack_size;
     m->base = fm__sys.mmap(NULL, m->size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (m->base == MAP_FAILED)
         return -ENOMEM;
     /* The guard page sits between the header and the stack: an overflowing
