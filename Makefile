@@ -3,7 +3,9 @@
 #   make bench   build and run the workload suite, print the table
 #   make bench-deps  install every benchmark peer (Debian/Ubuntu packages)
 # Others: make [all], make debug|asan|tsan (build only), make test-debug,
-# make test-asan, make test-tsan, make install PREFIX=/some/dir, make clean.
+# make test-asan, make test-tsan, make test-valgrind (the unit tests of the
+# debug build under valgrind's memcheck), make lint (cppcheck and clang-tidy),
+# make install PREFIX=/some/dir, make clean.
 #   make fuzz FUZZ_SECONDS=N  the API fuzzer (clang, libFuzzer) for N seconds
 #   make soak SOAK_SECONDS=N  a mixed load for N seconds; RSS and threads must stay flat
 
@@ -28,7 +30,7 @@ define configure
 endef
 
 .PHONY: all release debug asan tsan test test-release test-debug test-asan test-tsan \
-        bench bench-deps install clean fuzz soak soak-asan
+        test-valgrind lint bench bench-deps install clean fuzz soak soak-asan
 
 all: release
 
@@ -48,6 +50,14 @@ test: test-release
 
 test-release test-debug test-asan test-tsan: test-%: %
 	cd build/$* && $(run_prefix_$*) ctest --output-on-failure $(CTEST_ARGS)
+
+test-valgrind: debug
+	bash tests/valgrind.sh build/debug
+
+# Static analysis through the compile database of a debug configuration.
+lint:
+	$(call configure,lint,Debug,-DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
+	bash tools/lint.sh build/lint $(JOBS)
 
 bench: release
 	./build/release/bench/formica-bench --csv bench/results/latest.csv $(BENCH_ARGS)

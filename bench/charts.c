@@ -16,8 +16,6 @@
 
 #include "bench.h"
 
-extern char **environ;
-
 static bool have_program(const char *name)
 {
     const char *path = getenv("PATH");

@@ -30,8 +30,6 @@
 
 #include "bench.h"
 
-extern char **environ;
-
 struct options {
     bool quick;
     int runs;

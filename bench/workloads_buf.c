@@ -307,19 +307,24 @@ static void run_burst(const struct workload *w, const struct bench_system *bs, i
     const struct buf_system *sys = bs->impl;
     static struct rss_sampler smp;
     struct burst b = {0};
-    uint32_t *warm = o2_sizes(cfg.warmup);
+    long nwarm = cfg.warmup; /* one count for the sizes and the pairs */
+    uint32_t *warm = o2_sizes(nwarm);
     void *pool;
-    if (!warm || !burst_plan(&b))
+    bool planned = warm && burst_plan(&b);
+    if (!planned)
         fail(out, "no memory for the plan");
-    if (!out->ok || !create(sys, &pool, out))
+    if (!planned || !out->ok || !create(sys, &pool, out)) {
+        burst_free(sys, NULL, &b); /* nothing got yet: frees the plan only */
+        free(warm);
         return;
-    if (!sys->o2_pairs(pool, warm, cfg.warmup))
+    }
+    if (!sys->o2_pairs(pool, warm, nwarm))
         fail(out, "warm-up get failed");
     smp.t0 = monotonic_seconds();
     if (out->ok && pthread_create(&smp.thread, NULL, sampler_main, &smp) != 0)
         fail(out, "sampler thread");
     if (!out->ok)
-        return;
+        goto done;
     out->values[B_RSS_BEFORE] = rss_mb();
     if (!burst_fill(sys, pool, &b))
         fail(out, "burst get failed");
@@ -333,6 +338,7 @@ static void run_burst(const struct workload *w, const struct bench_system *bs, i
     pthread_join(smp.thread, NULL);
     bench_publish(out);
     save_series(w, bs->name, &smp);
+done:
     burst_free(sys, pool, &b);
     sys->destroy(pool);
     free(warm);

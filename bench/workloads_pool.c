@@ -478,7 +478,7 @@ static void run_w4(const struct bench_system *bs, struct run_result *out)
     }
     struct task_group g = {.sleep_ns = W4_TASK_SLEEP_NS};
     struct sampler smp;
-    struct proc_sample before, after;
+    struct proc_sample before = {0}, after = {0};
     long retries = 0;
     if ((rc = sampler_start(&smp)) != 0) {
         bench_fail(out, "sampler thread", rc);

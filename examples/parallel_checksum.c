@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     int rc = jobs ? fm_pool_new(&pool, 4, &(fm_pool_opts){.name = "cksum"}) : -ENOMEM;
     if (rc) {
         fprintf(stderr, "pool: %s\n", fm_strerror(rc));
+        free(jobs);
         return 1;
     }
     for (int i = 0; i < njobs; i++) {
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
         rc = fm_pool_submit(pool, checksum_file, &jobs[i]);
         if (rc) { /* blocking submit: only a released pool or no memory fails */
             fprintf(stderr, "submit: %s\n", fm_strerror(rc));
+            fm_pool_destroy(pool); /* the accepted tasks still use jobs: let them end */
+            free(jobs);
             return 1;
         }
     }

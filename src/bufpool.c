@@ -227,6 +227,7 @@ FM__BUF_SLOW static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, 
     struct fm__buf_hdr *out[FM__BUF_TC_DEPTH];
     uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* == cap */
     uint32_t k = (n + 1) / 2;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     memcpy(out, q->v + n - k, k * sizeof *out);
     fm__buf_add(&q->moved_out, k);
     atomic_store_explicit(&q->n, n - k, memory_order_relaxed); /* only this thread writes */

@@ -86,23 +86,30 @@ static int fm__worker_task(struct fm__worker *w, int64_t now_coarse, struct fm_t
     return 0;
 }
 
+/* A function's address as a data pointer (for dladdr and %p): ISO C has no
+ * cast between the two, POSIX guarantees they have the same representation. */
+static void *fm__fn_addr(fm_task_fn fn)
+{
+    void *p;
+    _Static_assert(sizeof p == sizeof fn, "function and data pointers differ in size");
+    memcpy(&p, &fn, sizeof p);
+    return p;
+}
+
 static const char *fm__symbol_of(fm_task_fn fn, uintptr_t *offset, const char **file)
 {
     Dl_info info;
-    union {
-        fm_task_fn fn;
-        void *p;
-    } u = {.fn = fn};
+    void *addr = fm__fn_addr(fn);
     *offset = 0;
     *file = NULL;
-    if (!dladdr(u.p, &info))
+    if (!dladdr(addr, &info))
         return NULL;
     *file = info.dli_fname;
     if (info.dli_sname && info.dli_saddr) {
-        *offset = (uintptr_t)u.p - (uintptr_t)info.dli_saddr;
+        *offset = (uintptr_t)addr - (uintptr_t)info.dli_saddr;
         return info.dli_sname;
     }
-    *offset = (uintptr_t)u.p - (uintptr_t)info.dli_fbase;
+    *offset = (uintptr_t)addr - (uintptr_t)info.dli_fbase;
     return NULL;
 }
 
@@ -222,12 +229,8 @@ FM_API int fm_pool_dump(const fm_pool *cp, FILE *out)
     for (int i = 0; i < n; i++) {
         char fn[256];
         fm__describe_fn(tasks[i].fn, fn, sizeof fn);
-        union {
-            fm_task_fn fn;
-            void *p;
-        } u = {.fn = tasks[i].fn};
         err |= fprintf(out, "  %s-%u: %s (fn %p) arg %p running for at least %.3f s\n", p->name,
-                       tasks[i].worker, fn, u.p, tasks[i].arg,
+                       tasks[i].worker, fn, fm__fn_addr(tasks[i].fn), tasks[i].arg,
                        (double)tasks[i].running_ns / 1e9) < 0;
     }
     fm__sys.free(tasks);

@@ -116,6 +116,7 @@ FM_API int fm_multipool_new(fm_multipool **out, int npools, int capacity_each, f
         (lb != FM_LB_ROUND_ROBIN && lb != FM_LB_LEAST_TASKS))
         return -EINVAL;
     *out = NULL;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): pools holds pointers */
     struct fm_multipool *m = fm__sys.calloc(1, sizeof *m + (size_t)npools * sizeof m->pools[0]);
     if (!m)
         return -ENOMEM;

@@ -365,8 +365,7 @@ static void nonblocking_eagain_case(size_t qcap)
     FM_CHECK_EQ(pool_stats(p).rejected, 10);
     gate_open(&g[0]);
     /* once a worker (or FIFO slot) frees up a non-blocking submit succeeds */
-    int rc = -1;
-    FM_CHECK(FM_WAIT_UNTIL((rc = fm_pool_submit(p, task_count, &ran)) == 0, 10000));
+    FM_CHECK(FM_WAIT_UNTIL(fm_pool_submit(p, task_count, &ran) == 0, 10000));
     accepted++;
     gate_open(&g[1]);
     FM_CHECK_EQ(fm_pool_wait(p, FM_FOREVER), 0);

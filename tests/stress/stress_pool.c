@@ -359,7 +359,7 @@ static void stress_run(int cap, size_t qcap, int nonblocking)
     for (int r = 1; r <= R.rounds; r++) {
         pthread_barrier_wait(&R.barrier); /* submitters paused */
         FM_CHECK_EQ(fm_pool_wait(R.p, FM_FOREVER), 0);
-        check_all_ran((size_t)(R.per / R.rounds * r));
+        check_all_ran((size_t)R.per / (size_t)R.rounds * (size_t)r);
         struct fm_pool_stats st = pool_stats(R.p);
         FM_CHECK_EQ(st.completed, st.submitted);
         FM_CHECK_EQ(st.queued, 0);

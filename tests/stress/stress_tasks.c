@@ -44,7 +44,6 @@ struct nest {
     atomic_int runs[MAX_JOBS];  /* per job: times it ran */
     atomic_int accepted[MAX_JOBS];
     int fail_at;                /* job index that fails, or -1 */
-    uint64_t seed;
 };
 struct job_rec {
     struct nest *n;
