@@ -610,7 +610,11 @@ FM_API int fm_pool_release(fm_pool *p)
     struct fm__waiter *blocked = NULL;
     pthread_mutex_lock(&p->lock);
     if (!atomic_load_explicit(&p->closed, memory_order_relaxed)) {
-        atomic_store_explicit(&p->closed, 1, memory_order_release);
+        /* seq_cst, not release: this store and the later loads of entered
+         * (fm__pool_wait_submitters) are the Dekker pair of fm__pool_submit's
+         * increment of entered and load of closed; a release store could pass
+         * those loads, and a submit in flight go unseen (tests/models/pool_close.cpp). */
+        atomic_store_explicit(&p->closed, 1, memory_order_seq_cst);
         fm__pool_trim_locked(p); /* idle workers leave now, busy ones after their task */
         blocked = fm__pool_broadcast_room_locked(p); /* they get -ESHUTDOWN */
         if (p->quiet_waiters && fm__pool_is_quiet_locked(p))

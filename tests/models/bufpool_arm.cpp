@@ -1,0 +1,151 @@
+/* Model of the buffer pool's decay arming (src/bufpool.c fm_bufpool_put,
+ * src/bufpool_decay.c fm__buf_tick and fm__buf_arm) over the thread-cache
+ * handshake (src/tcache.h) in its fenced mode, where both sides fence
+ * instead of the drainer sending membarrier(2): Relacy has no membarrier,
+ * and tcache_handshake.pml checks that mode on store buffers. A put caches a
+ * block in its thread cache inside the bracket and reads armed there
+ * (relaxed: the bracket orders it); when a drain holds the cache it puts the
+ * block in the central store under the class lock and then reads armed
+ * (seq_cst). The tick clears armed, drains every cache (locked = 1, fence,
+ * wait for busy == 0), looks at the store, and sets armed again while
+ * anything is left. Checked: the drain and the thread never use the cache at
+ * once (a data race on its entries otherwise), and once both are done, if a
+ * block is cached anywhere, a tick is pending and armed is set.
+ * Broken variants, each of which must be caught:
+ *   FM_BROKEN_TC_FENCE     the thread side has no fence after it sets busy
+ *                          (the drainer's fence alone: the handshake fails)
+ *   FM_BROKEN_LEAVE_RELAXED the bracket ends with a relaxed store, not release */
+#include "rl_model.h"
+
+#ifdef FM_BROKEN_LEAVE_RELAXED
+#define FM_LEAVE_ORDER FM_RLX
+#else
+#define FM_LEAVE_ORDER FM_REL
+#endif
+
+struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
+    /* struct fm__tc */
+    rl::atomic<uint64_t> state; /* bit 0: busy */
+    rl::atomic<uint32_t> locked;
+    /* the payload: one class's entries */
+    rl::atomic<uint32_t> n;
+    rl::var<int> v0;
+    rl::atomic<int> armed;
+    rl::mutex class_lock;
+    rl::var<int> stored; /* blocks in the central store; class_lock */
+    rl::mutex maint_lock;
+    rl::var<int> scheduled; /* the client has a deadline (fm__maint_client); maint_lock */
+
+    void before()
+    {
+        state.store(0, FM_RLX, $);
+        locked.store(0, FM_RLX, $);
+        n.store(0, FM_RLX, $);
+        armed.store(1, FM_RLX, $);
+        stored($) = 0;
+        scheduled($) = 1;
+    }
+
+    /* fm__maint_request, fm__maint_run_tick: the client's deadline is set,
+     * or cleared as its tick starts. */
+    void schedule(int on)
+    {
+        maint_lock.lock($);
+        scheduled($) = on;
+        maint_lock.unlock($);
+    }
+
+    /* fm__buf_arm */
+    void arm()
+    {
+        if (armed.load(FM_SC, $) || armed.exchange(1, FM_SC, $))
+            return;
+        schedule(1);
+    }
+
+    /* fm__tc_enter_w with fm__tc_fenced */
+    bool enter()
+    {
+        uint64_t st = state.load(FM_RLX, $);
+        state.store(st | 1, FM_RLX, $);
+#ifndef FM_BROKEN_TC_FENCE
+        FM_FENCE();
+#endif
+        if (locked.load(FM_ACQ, $)) {
+            state.store(st, FM_REL, $);
+            return false;
+        }
+        return true;
+    }
+
+    /* fm__tc_leave */
+    void leave()
+    {
+        uint64_t st = state.load(FM_RLX, $);
+        state.store(st & ~(uint64_t)1, FM_LEAVE_ORDER, $);
+    }
+
+    /* fm_bufpool_put of one block */
+    void put()
+    {
+        if (enter()) {
+            uint32_t k = n.load(FM_RLX, $);
+            RL_ASSERT(k == 0);
+            v0($) = 7;
+            n.store(k + 1, FM_RLX, $);
+            int a = armed.load(FM_RLX, $);
+            leave();
+            if (!a)
+                arm();
+            return;
+        }
+        /* fm__buf_put_uncached: the store, then arm if it aged something. */
+        class_lock.lock($);
+        stored($) = stored($) + 1;
+        class_lock.unlock($);
+        arm();
+    }
+
+    /* fm__buf_tick: drain (fm__tc_drain + fm__buf_tick_one), then decay. */
+    void tick()
+    {
+        schedule(0); /* the tick runs */
+        armed.store(0, FM_SC, $);
+        locked.store(1, FM_RLX, $);
+        FM_FENCE(); /* fm__tc_heavy_barrier, fenced mode */
+        while (state.load(FM_ACQ, $) & 1)
+            rl::yield(1, $);
+        /* A cache used since the last tick stays (busy); here its blocks
+         * count as "left to decay" either way. */
+        bool busy = n.load(FM_RLX, $) != 0;
+        if (busy)
+            RL_ASSERT(v0($) == 7);
+        locked.store(0, FM_REL, $);
+        class_lock.lock($);
+        bool aged = stored($) != 0;
+        class_lock.unlock($);
+        if (busy || aged) {
+            armed.store(1, FM_SC, $);
+            schedule(1);
+        }
+    }
+
+    void thread(unsigned id)
+    {
+        if (id == 0)
+            put();
+        else
+            tick();
+    }
+
+    void after()
+    {
+        if (n.load(FM_RLX, $) || stored($))
+            RL_ASSERT(scheduled($) && armed.load(FM_RLX, $) == 1);
+    }
+};
+
+int main(int argc, char **argv)
+{
+    return fm_rl_run<bufpool_arm>("bufpool_arm", argc, argv, 100000);
+}

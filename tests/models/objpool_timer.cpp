@@ -1,0 +1,117 @@
+/* Model of the object pool's cleanup timer (src/objpool.c: armed, activity,
+ * fm__objpool_note_activity, fm__objpool_arm, fm__objpool_tick). A put that
+ * caches an object where cycles age it (a shard, or a thread cache after a
+ * drain) bumps activity, then reads armed and asks for a tick if it is 0.
+ * The tick reads activity, runs a cycle, and when the cycle found nothing
+ * clears armed, then reads activity again and re-arms if it moved. Both
+ * sides seq_cst: one of them sees the other. Here the timer is armed with
+ * one tick pending, a putter caches an object (under the shard lock, as the
+ * slow path does) and the tick runs once, in any interleaving. Checked: when
+ * both are done, if the object is cached, a tick is pending and armed is set
+ * (the timer cannot stay off while something is cached).
+ * Broken variants, each of which must be caught:
+ *   FM_BROKEN_DISARM_RELEASE   the tick clears armed with a release store
+ *   FM_BROKEN_ACTIVITY_RELAXED the put bumps activity with a relaxed RMW */
+#include "rl_model.h"
+
+#ifdef FM_BROKEN_DISARM_RELEASE
+#define FM_DISARM_ORDER FM_REL
+#else
+#define FM_DISARM_ORDER FM_SC
+#endif
+#ifdef FM_BROKEN_ACTIVITY_RELAXED
+#define FM_ACTIVITY_ORDER FM_RLX
+#else
+#define FM_ACTIVITY_ORDER FM_SC
+#endif
+
+struct objpool_timer : rl::test_suite<objpool_timer, 2> {
+    rl::atomic<int> armed;
+    rl::atomic<uint64_t> activity;
+    rl::mutex shard_lock;
+    rl::var<int> cached;  /* objects in the shard; shard_lock */
+    rl::var<int> victims; /* objects a cycle moved to the victims; shard_lock here */
+    rl::mutex maint_lock;
+    rl::var<int> scheduled; /* the client has a deadline (fm__maint_client); maint_lock */
+
+    void before()
+    {
+        armed.store(1, FM_RLX, $);
+        activity.store(0, FM_RLX, $);
+        cached($) = 0;
+        victims($) = 0;
+        scheduled($) = 1;
+    }
+
+    /* fm__maint_request, fm__maint_run_tick: the client's deadline is set,
+     * or cleared as its tick starts. */
+    void schedule(int on)
+    {
+        maint_lock.lock($);
+        scheduled($) = on;
+        maint_lock.unlock($);
+    }
+
+    /* fm__objpool_arm */
+    void arm()
+    {
+        if (armed.load(FM_SC, $) || armed.exchange(1, FM_SC, $))
+            return;
+        schedule(1);
+    }
+
+    /* The put's slow path: the object goes to a shard, then the timer. */
+    void put()
+    {
+        shard_lock.lock($);
+        cached($) = cached($) + 1;
+        shard_lock.unlock($);
+        activity.fetch_add(1, FM_ACTIVITY_ORDER, $); /* fm__objpool_note_activity */
+        arm();
+    }
+
+    /* fm__objpool_cycle: everything cached becomes a victim, the old victims
+     * are freed. Whether victims remain. */
+    bool cycle()
+    {
+        shard_lock.lock($);
+        victims($) = cached($);
+        cached($) = 0;
+        bool remain = victims($) != 0;
+        shard_lock.unlock($);
+        return remain;
+    }
+
+    /* fm__objpool_tick, run by the maintenance thread. */
+    void tick()
+    {
+        schedule(0);
+        uint64_t seen = activity.load(FM_SC, $);
+        bool again = cycle();
+        if (!again) {
+            armed.store(0, FM_DISARM_ORDER, $);
+            again = activity.load(FM_SC, $) != seen && !armed.exchange(1, FM_SC, $);
+        }
+        if (again) /* returns a deadline: the maintenance thread sets it */
+            schedule(1);
+    }
+
+    void thread(unsigned id)
+    {
+        if (id == 0)
+            put();
+        else
+            tick();
+    }
+
+    void after()
+    {
+        if (cached($) + victims($) > 0)
+            RL_ASSERT(scheduled($) && armed.load(FM_RLX, $) == 1);
+    }
+};
+
+int main(int argc, char **argv)
+{
+    return fm_rl_run<objpool_timer>("objpool_timer", argc, argv, 100000);
+}
