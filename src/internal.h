@@ -150,6 +150,7 @@ void fm__os_unmap(void *p, size_t size);
  * |-----------------------|------------------------------------|--------------------|
  * | fm__maint_register    | everything                         | maint lock         |
  * | fm__maint_request     | everything, also from inside tick  | maint lock         |
+ * | fm__maint_start       | everything, also from inside tick  | maint lock         |
  * | fm__maint_unregister  | everything but a tick of itself     | maint lock; waits  |
  * |                       | (never call it from its own tick)  | out its running tick|
  *
@@ -174,6 +175,10 @@ void fm__maint_unregister(fm__maint_client *c);
  * could not be started (the request stays pending and is retried on the next
  * request). */
 int fm__maint_request(fm__maint_client *c, int64_t deadline_ns);
+/* Starts the thread now, from the calling thread, if it is not running yet;
+ * 0 or a negative errno. For a caller that does not want the first request
+ * to start it from another thread. */
+int fm__maint_start(void);
 
 /* ---- fork.c: fork() support ----
  *

@@ -90,6 +90,15 @@ static int fm__maint_start_locked(void)
     return rc;
 }
 
+int fm__maint_start(void)
+{
+    pthread_once(&fm__maint.once, fm__maint_init_conds);
+    pthread_mutex_lock(&fm__maint.lock);
+    int rc = fm__maint_start_locked();
+    pthread_mutex_unlock(&fm__maint.lock);
+    return rc;
+}
+
 void fm__maint_register(fm__maint_client *c)
 {
     fm__atfork_init();

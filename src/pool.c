@@ -109,7 +109,9 @@ static void fm__pool_after_push(struct fm_pool *p, size_t pos)
         return;
     if (fm__pool_spin_for_taker(p, pos))
         return;
-    fm__pool_add_worker(p, !fm__current_worker);
+    /* A task of this pool submitting leaves new threads to the maintenance
+     * thread (worker.c): it looks at the FIFO itself once its task ends. */
+    fm__pool_add_worker(p, !fm__pool_is_own_task(p));
 }
 
 /* ---- waiting for room ---- */
@@ -184,7 +186,7 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             /* The FIFO is full but the pool is not: one more worker makes room. */
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             pthread_mutex_unlock(&p->lock);
-            fm__pool_add_worker(p, !fm__current_worker);
+            fm__pool_add_worker(p, !fm__pool_is_own_task(p));
             pthread_mutex_lock(&p->lock);
             added = 1;
             continue;

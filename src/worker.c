@@ -272,8 +272,9 @@ static void fm__pool_rescue(struct fm_pool *p)
  * Only submitters and the maintenance thread start threads (spawn = 1): a
  * thread that calls pthread_create gets a malloc arena of its own from glibc
  * (the new thread's TLS is allocated there), and worker threads that did so
- * would leave up to 8 arenas per CPU behind them. A worker (spawn = 0) asks
- * the maintenance thread instead (fm__pool_ask_grow). */
+ * would leave up to 8 arenas per CPU behind them. A worker that will look at
+ * the FIFO itself once its task ends (spawn = 0) asks the maintenance thread
+ * instead (fm__pool_ask_grow). */
 void fm__pool_add_worker(struct fm_pool *p, int spawn)
 {
     if (!fm__fifo_ready(&p->fifo)) /* taken meanwhile: nothing to add one for */
@@ -574,8 +575,9 @@ run:
         looking = 0;
     }
     /* Told to leave while it had just seen a task: it may have been the one
-     * counted on for it (go_idle), so make sure some worker takes it. */
-    fm__pool_add_worker(p, 0);
+     * counted on for it (go_idle), so make sure some worker takes it; a rare
+     * path, where the task must not wait on the maintenance thread. */
+    fm__pool_add_worker(p, 1);
     fm__worker_retire(w);
     return NULL;
 }
@@ -586,6 +588,12 @@ run:
  * held. */
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
 {
+    /* The pool's first worker: start the maintenance thread from here, not
+     * from the first worker that asks it for a tick (expiry, growth), which
+     * would get a malloc arena for it (fm__pool_add_worker). If it fails the
+     * first request starts it. */
+    if (atomic_load_explicit(&p->created, memory_order_relaxed) == 0 && !fm__current_worker)
+        fm__maint_start();
     struct fm__thread_map map;
     int rc = fm__thread_map(&map, sizeof(struct fm__worker), p->opts.stack_size);
     if (rc == 0) {
