@@ -122,7 +122,9 @@ void fm__tc_owner_init(struct fm__tc_owner *o, size_t payload_size,
     pthread_once(&fm__tc_once, fm__tc_setup);
     o->id = atomic_fetch_add_explicit(&fm__tc_next_id, 1, memory_order_relaxed);
     o->slot = (unsigned)(o->id % FM__TC_SLOTS);
+#ifdef FM__TC_SEG
     o->slot_off = (uintptr_t)&fm__tc_slots[o->slot] - (uintptr_t)__builtin_thread_pointer();
+#endif
     o->payload_size = payload_size;
     o->init = init;
     o->flush = flush;

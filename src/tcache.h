@@ -21,9 +21,9 @@
  *     slot table hand a cache's contents back through the owner's flush.
  *
  * The handshake, per cache. state: bit 63 "busy" (FM__TC_BUSY), written by
- * the cache's thread only; the bits below are a word the module may keep there (objpool
- * keeps its count of objects and of puts), so that ending the bracket and
- * committing the operation are one store. gate: 0 lets the inline fast path
+ * the cache's thread only; the bits below are a word the module may keep
+ * there (objpool keeps its count of objects and of puts), so that ending the
+ * bracket and committing the operation are one store. gate: 0 lets the inline fast path
  * enter; FM__TC_HELD is written by drainers only; FM__TC_DRAINED is set by a
  * drainer as it lets go and cleared by the thread (fm__tc_reopen, one
  * compare-and-swap on a slow path), so that the first entry after a drain
@@ -39,7 +39,7 @@
  * sends it there). A drainer that changes what the word describes records
  * that in the payload (objpool zeroes its limit), where the thread sees it
  * inside its next bracket, which the DRAINED bit makes a slow one.
-
+ *
  * Locks (the "tc lock" is one mutex for the whole library):
  *
  * | operation                  | may run concurrently with                 | lock            |
