@@ -110,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "%d threads, header %02x %02x %02x %02x %02x %02x\n", w.nthreads, hdr[1],
                 hdr[2], hdr[3], hdr[4], hdr[5], hdr[6]);
     fz_pool_new(&w, &w.pool, 1, hdr + 1);
+    fz_default_pool_init(&w);
     fz_obj_new(&w.obj, 1, hdr + 9);
     fz_buf_new(&w.buf, 1, hdr + 17);
     fz_split(&w, th, size > FZ_HDR ? data + FZ_HDR : data, size > FZ_HDR ? size - FZ_HDR : 0);
@@ -122,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pthread_join(tid[i], NULL);
 
     fz_pool_destroy(&w, &w.pool);
+    fz_default_pool_end(&w);
     fz_obj_destroy(&w, &w.obj);
     fz_buf_destroy(&w, &w.buf);
     FZ_CHECK_EQ(w.nlive, 0);
