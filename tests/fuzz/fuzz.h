@@ -154,6 +154,9 @@ struct fz_thread {
 #define FZ_PICK(table, byte) ((table)[(byte) % (sizeof(table) / sizeof *(table))])
 
 /* fuzz_main.c */
+size_t fz_json_len(uint8_t byte, size_t cap); /* the whole buffer, or a short one (maybe 0) */
+/* The snprintf contract of a *_stats_json call that returned n into line[len]. */
+void fz_json_check(int n, const char *line, size_t len, size_t cap);
 void fz_live_add(struct fz_world *w, void *ptr);
 void fz_live_remove(struct fz_world *w, void *ptr);
 

@@ -24,6 +24,18 @@ int fz_rc_in(int rc, const int *set, int n)
     return 0;
 }
 
+size_t fz_json_len(uint8_t byte, size_t cap)
+{
+    return byte % 2 ? cap : byte % 64;
+}
+
+void fz_json_check(int n, const char *line, size_t len, size_t cap)
+{
+    FZ_CHECK(n > 0 && (size_t)n < cap); /* the line never needs the whole buffer */
+    if (len)
+        FZ_CHECK_EQ(strlen(line), (size_t)n < len ? (size_t)n : len - 1);
+}
+
 /* ---- the live set: no pointer is handed out twice at once ---- */
 
 void fz_live_add(struct fz_world *w, void *ptr)

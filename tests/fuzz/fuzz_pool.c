@@ -390,11 +390,8 @@ static void fz_wait(struct fz_pool *fp, const uint8_t *r)
 static void fz_stats_json(fm_pool *p, const uint8_t *r)
 {
     char line[512];
-    size_t len = r[4] % 2 ? sizeof line : r[4] % 64;
-    int n = fm_pool_stats_json(p, len ? line : NULL, len);
-    FZ_CHECK(n > 0 && n < (int)sizeof line);
-    if (len)
-        FZ_CHECK_EQ(strlen(line), (size_t)n < len ? (size_t)n : len - 1);
+    size_t len = fz_json_len(r[4], sizeof line);
+    fz_json_check(fm_pool_stats_json(p, len ? line : NULL, len), line, len, sizeof line);
 }
 
 static void fz_stats(struct fz_pool *fp, fm_pool *p, const uint8_t *r)
