@@ -117,6 +117,7 @@ struct fz_thread;
 struct fz_world {
     int nthreads;
     struct fz_pool pool;   /* shared */
+    struct fz_pool dflt;   /* fm_default_pool(): never destroyed, waited on at the end */
     struct fz_obj obj;     /* shared */
     struct fz_buf buf;     /* shared */
     struct fz_task tasks[FZ_MAX_TASKS];
@@ -153,12 +154,17 @@ struct fz_thread {
 #define FZ_PICK(table, byte) ((table)[(byte) % (sizeof(table) / sizeof *(table))])
 
 /* fuzz_main.c */
+size_t fz_json_len(uint8_t byte, size_t cap); /* the whole buffer, or a short one (maybe 0) */
+/* The snprintf contract of a *_stats_json call that returned n into line[len]. */
+void fz_json_check(int n, const char *line, size_t len, size_t cap);
 void fz_live_add(struct fz_world *w, void *ptr);
 void fz_live_remove(struct fz_world *w, void *ptr);
 
 /* fuzz_pool.c */
 void fz_pool_new(struct fz_world *w, struct fz_pool *fp, int shared, const uint8_t *r);
 void fz_pool_destroy(struct fz_world *w, struct fz_pool *fp);
+void fz_default_pool_init(struct fz_world *w);
+void fz_default_pool_end(struct fz_world *w);
 void fz_pool_op(struct fz_thread *t, const uint8_t *r);
 void fz_pool_thread_end(struct fz_thread *t);
 void fz_tasks_check(struct fz_world *w);

@@ -24,6 +24,18 @@ int fz_rc_in(int rc, const int *set, int n)
     return 0;
 }
 
+size_t fz_json_len(uint8_t byte, size_t cap)
+{
+    return byte % 2 ? cap : byte % 64;
+}
+
+void fz_json_check(int n, const char *line, size_t len, size_t cap)
+{
+    FZ_CHECK(n > 0 && (size_t)n < cap); /* the line never needs the whole buffer */
+    if (len)
+        FZ_CHECK_EQ(strlen(line), (size_t)n < len ? (size_t)n : len - 1);
+}
+
 /* ---- the live set: no pointer is handed out twice at once ---- */
 
 void fz_live_add(struct fz_world *w, void *ptr)
@@ -110,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "%d threads, header %02x %02x %02x %02x %02x %02x\n", w.nthreads, hdr[1],
                 hdr[2], hdr[3], hdr[4], hdr[5], hdr[6]);
     fz_pool_new(&w, &w.pool, 1, hdr + 1);
+    fz_default_pool_init(&w);
     fz_obj_new(&w.obj, 1, hdr + 9);
     fz_buf_new(&w.buf, 1, hdr + 17);
     fz_split(&w, th, size > FZ_HDR ? data + FZ_HDR : data, size > FZ_HDR ? size - FZ_HDR : 0);
@@ -122,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pthread_join(tid[i], NULL);
 
     fz_pool_destroy(&w, &w.pool);
+    fz_default_pool_end(&w);
     fz_obj_destroy(&w, &w.obj);
     fz_buf_destroy(&w, &w.buf);
     FZ_CHECK_EQ(w.nlive, 0);

@@ -12,7 +12,7 @@
  *
  * The run is a warm-up (a quarter of the time, at most 60 s) and the main
  * phase, each followed by the same quiet checkpoint: the load threads are
- * joined, every pool is waited on, and the program waits (up to 10 s, a
+ * joined, every pool is waited on, and the program waits (up to 30 s, a
  * guard against hangs only) until the workers have expired and the buffer
  * pool's cache has decayed. There it checks:
  *   - every task accepted ran (counted per pool; the pools' own counters agree);
@@ -370,7 +370,7 @@ static struct sample checkpoint(int baseline_threads)
                (unsigned long long)multi_ran);
     /* Waits for expiry and decay (a few hundred ms); the limit only stops a hang. */
     struct fm_bufpool_stats bs;
-    int64_t limit = now_ns() + 10000000000LL;
+    int64_t limit = now_ns() + 30000000000LL;
     int threads;
     do {
         sleep_ns(100000000);
