@@ -330,13 +330,11 @@ static int never_returning_task(void)
 
 /* fork() while tasks run: the child finds the pool released and without
  * workers (its tasks are the parent's), reboots it and runs tasks there; the
- * parent's tasks finish in the parent. */
+ * parent's tasks finish in the parent. ThreadSanitizer cannot start threads
+ * in the child of a multi-threaded fork, so under it the child stops before
+ * the reboot (the row's text says so). */
 static int fork_while_running(void)
 {
-    if (FM_TEST_TSAN) {
-        printf("  (ThreadSanitizer cannot start threads after fork: the child part is not run)\n");
-        return 1;
-    }
     struct gate g;
     gate_init(&g);
     fm_pool *p = new_pool(2, &(fm_pool_opts){.expiry_ns = -1});
@@ -348,8 +346,9 @@ static int fork_while_running(void)
     FM_CHECK(pid >= 0);
     if (pid == 0) {
         int ok = fm_pool_is_closed(p) == 1 && fm_pool_running(p) == 0 &&
-                 fm_pool_submit(p, task_nop, NULL) == -ESHUTDOWN && fm_pool_reboot(p) == 0 &&
-                 pool_runs_a_task(p);
+                 fm_pool_submit(p, task_nop, NULL) == -ESHUTDOWN;
+        if (!FM_TEST_TSAN)
+            ok = ok && fm_pool_reboot(p) == 0 && pool_runs_a_task(p);
         fm_pool_destroy(p);
         _exit(ok ? 0 : 1);
     }
@@ -360,6 +359,12 @@ static int fork_while_running(void)
     fm_pool_destroy(p);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+
+#if FM_TEST_TSAN
+#define FORK_CHILD_SEES "child: released (reboot not run: TSan)"
+#else
+#define FORK_CHILD_SEES "child: released, reboot works"
+#endif
 
 /* ---- multipool ---- */
 
@@ -832,7 +837,7 @@ ROW(wait_from_inside_a_task, -EDEADLK, call_from_task(0))
 ROW(release_timeout_from_inside_a_task, -EDEADLK, call_from_task(1))
 ROW(blocking_submit_from_inside_a_task_of_a_full_pool, -EDEADLK, call_from_task(2))
 ROW(task_that_never_returns, -ETIMEDOUT, never_returning_task())
-ROW_HOLDS(fork_while_tasks_run, "child: released, reboot works", fork_while_running())
+ROW_HOLDS(fork_while_tasks_run, FORK_CHILD_SEES, fork_while_running())
 
 /* diag.h */
 ROW(dump_null_pool, -EINVAL, fm_pool_dump(NULL, stdout))
