@@ -12,16 +12,12 @@
  * once (a data race on its entries otherwise), and once both are done, if a
  * block is cached anywhere, a tick is pending and armed is set.
  * Broken variants, each of which must be caught:
- *   FM_BROKEN_TC_FENCE     the thread side has no fence after it sets busy
- *                          (the drainer's fence alone: the handshake fails)
- *   FM_BROKEN_LEAVE_RELAXED the bracket ends with a relaxed store, not release */
+ *   tc_fence       the thread side has no fence after it sets busy (the
+ *                  drainer's fence alone: the handshake fails)
+ *   leave_relaxed  the bracket ends with a relaxed store, not release */
 #include "rl_model.h"
 
-#ifdef FM_BROKEN_LEAVE_RELAXED
-#define FM_LEAVE_ORDER FM_RLX
-#else
-#define FM_LEAVE_ORDER FM_REL
-#endif
+#define FM_LEAVE_ORDER fm_order(FM_REL, "leave_relaxed", FM_RLX)
 
 struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
     /* struct fm__tc */
@@ -68,9 +64,8 @@ struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
     {
         uint64_t st = state.load(FM_RLX, $);
         state.store(st | 1, FM_RLX, $);
-#ifndef FM_BROKEN_TC_FENCE
-        FM_FENCE();
-#endif
+        if (!fm_broken("tc_fence"))
+            FM_FENCE();
         if (locked.load(FM_ACQ, $)) {
             state.store(st, FM_REL, $);
             return false;
@@ -147,5 +142,6 @@ struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<bufpool_arm>("bufpool_arm", argc, argv, 100000);
+    return fm_rl_run<bufpool_arm>("bufpool_arm", argc, argv, 100000, rl::sched_random,
+                                  {"tc_fence", "leave_relaxed"});
 }

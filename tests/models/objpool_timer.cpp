@@ -10,20 +10,12 @@
  * both are done, if the object is cached, a tick is pending and armed is set
  * (the timer cannot stay off while something is cached).
  * Broken variants, each of which must be caught:
- *   FM_BROKEN_DISARM_RELEASE   the tick clears armed with a release store
- *   FM_BROKEN_ACTIVITY_RELAXED the put bumps activity with a relaxed RMW */
+ *   disarm_release    the tick clears armed with a release store
+ *   activity_relaxed  the put bumps activity with a relaxed RMW */
 #include "rl_model.h"
 
-#ifdef FM_BROKEN_DISARM_RELEASE
-#define FM_DISARM_ORDER FM_REL
-#else
-#define FM_DISARM_ORDER FM_SC
-#endif
-#ifdef FM_BROKEN_ACTIVITY_RELAXED
-#define FM_ACTIVITY_ORDER FM_RLX
-#else
-#define FM_ACTIVITY_ORDER FM_SC
-#endif
+#define FM_DISARM_ORDER fm_order(FM_SC, "disarm_release", FM_REL)
+#define FM_ACTIVITY_ORDER fm_order(FM_SC, "activity_relaxed", FM_RLX)
 
 struct objpool_timer : rl::test_suite<objpool_timer, 2> {
     rl::atomic<int> armed;
@@ -113,5 +105,6 @@ struct objpool_timer : rl::test_suite<objpool_timer, 2> {
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<objpool_timer>("objpool_timer", argc, argv, 100000);
+    return fm_rl_run<objpool_timer>("objpool_timer", argc, argv, 10000000, rl::sched_full,
+                                    {"disarm_release", "activity_relaxed"});
 }
