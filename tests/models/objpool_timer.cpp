@@ -18,38 +18,18 @@
 #define FM_ACTIVITY_ORDER fm_order(FM_SC, "activity_relaxed", FM_RLX)
 
 struct objpool_timer : rl::test_suite<objpool_timer, 2> {
-    rl::atomic<int> armed;
+    fm_rl_timer timer;
     rl::atomic<uint64_t> activity;
     rl::mutex shard_lock;
     rl::var<int> cached;  /* objects in the shard; shard_lock */
     rl::var<int> victims; /* objects a cycle moved to the victims; shard_lock here */
-    rl::mutex maint_lock;
-    rl::var<int> scheduled; /* the client has a deadline (fm__maint_client); maint_lock */
 
     void before()
     {
-        armed.store(1, FM_RLX, $);
+        timer.init();
         activity.store(0, FM_RLX, $);
         cached($) = 0;
         victims($) = 0;
-        scheduled($) = 1;
-    }
-
-    /* fm__maint_request, fm__maint_run_tick: the client's deadline is set,
-     * or cleared as its tick starts. */
-    void schedule(int on)
-    {
-        maint_lock.lock($);
-        scheduled($) = on;
-        maint_lock.unlock($);
-    }
-
-    /* fm__objpool_arm */
-    void arm()
-    {
-        if (armed.load(FM_SC, $) || armed.exchange(1, FM_SC, $))
-            return;
-        schedule(1);
     }
 
     /* The put's slow path: the object goes to a shard, then the timer. */
@@ -59,7 +39,7 @@ struct objpool_timer : rl::test_suite<objpool_timer, 2> {
         cached($) = cached($) + 1;
         shard_lock.unlock($);
         activity.fetch_add(1, FM_ACTIVITY_ORDER, $); /* fm__objpool_note_activity */
-        arm();
+        timer.arm();
     }
 
     /* fm__objpool_cycle: everything cached becomes a victim, the old victims
@@ -77,15 +57,15 @@ struct objpool_timer : rl::test_suite<objpool_timer, 2> {
     /* fm__objpool_tick, run by the maintenance thread. */
     void tick()
     {
-        schedule(0);
+        timer.schedule(0);
         uint64_t seen = activity.load(FM_SC, $);
         bool again = cycle();
         if (!again) {
-            armed.store(0, FM_DISARM_ORDER, $);
-            again = activity.load(FM_SC, $) != seen && !armed.exchange(1, FM_SC, $);
+            timer.armed.store(0, FM_DISARM_ORDER, $);
+            again = activity.load(FM_SC, $) != seen && !timer.armed.exchange(1, FM_SC, $);
         }
         if (again) /* returns a deadline: the maintenance thread sets it */
-            schedule(1);
+            timer.schedule(1);
     }
 
     void thread(unsigned id)
@@ -98,8 +78,7 @@ struct objpool_timer : rl::test_suite<objpool_timer, 2> {
 
     void after()
     {
-        if (cached($) + victims($) > 0)
-            RL_ASSERT(scheduled($) && armed.load(FM_RLX, $) == 1);
+        timer.check_cached(cached($) + victims($) > 0);
     }
 };
 

@@ -76,6 +76,45 @@ struct fm_rl_futex {
     }
 };
 
+/* A maintenance client's timer as the object and buffer pools arm it
+ * (fm__objpool_arm, fm__buf_arm: the same steps). scheduled: the client has
+ * a deadline, which fm__maint_request sets and fm__maint_run_tick clears as
+ * the tick starts (a tick that returns a deadline sets it again). */
+struct fm_rl_timer {
+    rl::atomic<int> armed;
+    rl::mutex maint_lock;
+    rl::var<int> scheduled; /* maint_lock */
+
+    /* Armed, with a tick coming. */
+    void init()
+    {
+        armed.store(1, FM_RLX, $);
+        scheduled($) = 1;
+    }
+
+    void schedule(int on)
+    {
+        maint_lock.lock($);
+        scheduled($) = on;
+        maint_lock.unlock($);
+    }
+
+    /* fm__objpool_arm, fm__buf_arm */
+    void arm()
+    {
+        if (armed.load(FM_SC, $) || armed.exchange(1, FM_SC, $))
+            return;
+        schedule(1);
+    }
+
+    /* While something is cached, a tick is coming and armed is set. */
+    void check_cached(bool cached)
+    {
+        if (cached)
+            RL_ASSERT(scheduled($) && armed.load(FM_RLX, $) == 1);
+    }
+};
+
 /* Runs test T: argv[1] names the variant ("library" or one of broken[],
  * which the model must know), argv[2] may override the iterations. sched is
  * the random scheduler for def_iters iterations, or the full search, which
