@@ -31,7 +31,7 @@ verify() {
         kind=$(grep -m1 -E 'DATA RACE|DEADLOCK|LIVELOCK|ASSERT|ACCESS TO FREED|MEMORY LEAK|UNINITIALIZED' "$work/out" || echo '?')
         echo "ok   $name: caught ($kind): $summary"
     else
-        echo "FAIL $name: expected the model to $expect: $summary"
+        echo "FAIL $name: expected \"$expect\", got: $summary"
         grep -v '^\[' "$work/out" | head -40
         return 1
     fi
