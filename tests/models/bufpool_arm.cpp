@@ -12,16 +12,12 @@
  * once (a data race on its entries otherwise), and once both are done, if a
  * block is cached anywhere, a tick is pending and armed is set.
  * Broken variants, each of which must be caught:
- *   FM_BROKEN_TC_FENCE     the thread side has no fence after it sets busy
- *                          (the drainer's fence alone: the handshake fails)
- *   FM_BROKEN_LEAVE_RELAXED the bracket ends with a relaxed store, not release */
+ *   tc_fence       the thread side has no fence after it sets busy (the
+ *                  drainer's fence alone: the handshake fails)
+ *   leave_relaxed  the bracket ends with a relaxed store, not release */
 #include "rl_model.h"
 
-#ifdef FM_BROKEN_LEAVE_RELAXED
-#define FM_LEAVE_ORDER FM_RLX
-#else
-#define FM_LEAVE_ORDER FM_REL
-#endif
+#define FM_LEAVE_ORDER fm_order(FM_REL, "leave_relaxed", FM_RLX)
 
 struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
     /* struct fm__tc */
@@ -30,37 +26,17 @@ struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
     /* the payload: one class's entries */
     rl::atomic<uint32_t> n;
     rl::var<int> v0;
-    rl::atomic<int> armed;
+    fm_rl_timer timer;
     rl::mutex class_lock;
     rl::var<int> stored; /* blocks in the central store; class_lock */
-    rl::mutex maint_lock;
-    rl::var<int> scheduled; /* the client has a deadline (fm__maint_client); maint_lock */
 
     void before()
     {
         state.store(0, FM_RLX, $);
         locked.store(0, FM_RLX, $);
         n.store(0, FM_RLX, $);
-        armed.store(1, FM_RLX, $);
+        timer.init();
         stored($) = 0;
-        scheduled($) = 1;
-    }
-
-    /* fm__maint_request, fm__maint_run_tick: the client's deadline is set,
-     * or cleared as its tick starts. */
-    void schedule(int on)
-    {
-        maint_lock.lock($);
-        scheduled($) = on;
-        maint_lock.unlock($);
-    }
-
-    /* fm__buf_arm */
-    void arm()
-    {
-        if (armed.load(FM_SC, $) || armed.exchange(1, FM_SC, $))
-            return;
-        schedule(1);
     }
 
     /* fm__tc_enter_w with fm__tc_fenced */
@@ -68,9 +44,8 @@ struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
     {
         uint64_t st = state.load(FM_RLX, $);
         state.store(st | 1, FM_RLX, $);
-#ifndef FM_BROKEN_TC_FENCE
-        FM_FENCE();
-#endif
+        if (!fm_broken("tc_fence"))
+            FM_FENCE();
         if (locked.load(FM_ACQ, $)) {
             state.store(st, FM_REL, $);
             return false;
@@ -93,24 +68,26 @@ struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
             RL_ASSERT(k == 0);
             v0($) = 7;
             n.store(k + 1, FM_RLX, $);
-            int a = armed.load(FM_RLX, $);
+            int a = timer.armed.load(FM_RLX, $);
             leave();
             if (!a)
-                arm();
+                timer.arm();
             return;
         }
-        /* fm__buf_put_uncached: the store, then arm if it aged something. */
+        /* fm__buf_put_slow (it also waits out the drain first; here the store
+         * put may come at any time): the block goes to the central store,
+         * where it is aged, then the put arms. */
         class_lock.lock($);
         stored($) = stored($) + 1;
         class_lock.unlock($);
-        arm();
+        timer.arm();
     }
 
     /* fm__buf_tick: drain (fm__tc_drain + fm__buf_tick_one), then decay. */
     void tick()
     {
-        schedule(0); /* the tick runs */
-        armed.store(0, FM_SC, $);
+        timer.schedule(0); /* the tick runs */
+        timer.armed.store(0, FM_SC, $);
         locked.store(1, FM_RLX, $);
         FM_FENCE(); /* fm__tc_heavy_barrier, fenced mode */
         while (state.load(FM_ACQ, $) & 1)
@@ -125,8 +102,8 @@ struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
         bool aged = stored($) != 0;
         class_lock.unlock($);
         if (busy || aged) {
-            armed.store(1, FM_SC, $);
-            schedule(1);
+            timer.armed.store(1, FM_SC, $);
+            timer.schedule(1);
         }
     }
 
@@ -140,12 +117,12 @@ struct bufpool_arm : rl::test_suite<bufpool_arm, 2> {
 
     void after()
     {
-        if (n.load(FM_RLX, $) || stored($))
-            RL_ASSERT(scheduled($) && armed.load(FM_RLX, $) == 1);
+        timer.check_cached(n.load(FM_RLX, $) || stored($));
     }
 };
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<bufpool_arm>("bufpool_arm", argc, argv, 100000);
+    return fm_rl_run<bufpool_arm>("bufpool_arm", argc, argv, 100000, rl::sched_random,
+                                  {"tc_fence", "leave_relaxed"});
 }

@@ -18,11 +18,13 @@ verify() {
     shift 2
     spin -a "$@" "$here/tcache_handshake.pml" >/dev/null
     cc -O2 -DSAFETY -o pan pan.c
-    errors=$(./pan | sed -n 's/.*errors: \([0-9]*\).*/\1/p')
+    ./pan >pan.out || true
+    errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.out)
+    states=$(sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' pan.out)
     if [ "$expect" = holds ] && [ "$errors" = 0 ]; then
-        echo "ok   $name: the handshake holds"
+        echo "ok   $name: the handshake holds (full search, $states states)"
     elif [ "$expect" = fails ] && [ "${errors:-0}" != 0 ]; then
-        echo "ok   $name: the broken ordering is caught ($errors error trail)"
+        echo "ok   $name: the broken ordering is caught ($errors error trail, $states states)"
     else
         echo "FAIL $name: expected the handshake to $expect, spin found ${errors:-?} errors"
         return 1

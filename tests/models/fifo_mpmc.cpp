@@ -4,9 +4,9 @@
  * value its producer wrote (no data race on the cell), and each consumer
  * sees each producer's tasks in the order they were pushed.
  * Broken variants (rl_fifo.h), each of which Relacy must catch as a data
- * race on a cell: FM_BROKEN_FIFO_PUBLISH (a consumer reads a task not yet
- * published) and FM_BROKEN_FIFO_RECYCLE (a producer of the next lap writes
- * the cell while its consumer may still read it). */
+ * race on a cell: fifo_publish (a consumer reads a task not yet published)
+ * and fifo_recycle (a producer of the next lap writes the cell while its
+ * consumer may still read it). */
 #include "rl_fifo.h"
 
 enum { PRODUCERS = 2, PER_PRODUCER = 2, TASKS = PRODUCERS * PER_PRODUCER };
@@ -58,5 +58,6 @@ struct fifo_mpmc : rl::test_suite<fifo_mpmc, PRODUCERS + 2> {
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<fifo_mpmc>("fifo_mpmc", argc, argv, 200000);
+    return fm_rl_run<fifo_mpmc>("fifo_mpmc", argc, argv, 200000, rl::sched_random,
+                                {"fifo_publish", "fifo_recycle"});
 }

@@ -7,20 +7,12 @@
  * once, with the contents its pusher wrote (no data race on the magazine or
  * its link).
  * Broken variants, each of which must be caught:
- *   FM_BROKEN_PUSH_RELAXED  the push's CAS relaxed on success, not release
- *   FM_BROKEN_TAKE_RELAXED  the take's exchange relaxed, not acquire */
+ *   push_relaxed  the push's CAS relaxed on success, not release
+ *   take_relaxed  the take's exchange relaxed, not acquire */
 #include "rl_model.h"
 
-#ifdef FM_BROKEN_PUSH_RELAXED
-#define FM_PUSH_ORDER FM_RLX
-#else
-#define FM_PUSH_ORDER FM_REL
-#endif
-#ifdef FM_BROKEN_TAKE_RELAXED
-#define FM_TAKE_ORDER FM_RLX
-#else
-#define FM_TAKE_ORDER FM_ACQ
-#endif
+#define FM_PUSH_ORDER fm_order(FM_REL, "push_relaxed", FM_RLX)
+#define FM_TAKE_ORDER fm_order(FM_ACQ, "take_relaxed", FM_RLX)
 
 enum { PUSHERS = 2, PER_PUSHER = 2, MAGS = PUSHERS * PER_PUSHER, TAKERS = 2 };
 
@@ -98,5 +90,6 @@ struct objpool_orphans : rl::test_suite<objpool_orphans, PUSHERS + TAKERS> {
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<objpool_orphans>("objpool_orphans", argc, argv, 200000);
+    return fm_rl_run<objpool_orphans>("objpool_orphans", argc, argv, 200000, rl::sched_random,
+                                      {"push_relaxed", "take_relaxed"});
 }

@@ -10,54 +10,26 @@
  * both are done, if the object is cached, a tick is pending and armed is set
  * (the timer cannot stay off while something is cached).
  * Broken variants, each of which must be caught:
- *   FM_BROKEN_DISARM_RELEASE   the tick clears armed with a release store
- *   FM_BROKEN_ACTIVITY_RELAXED the put bumps activity with a relaxed RMW */
+ *   disarm_release    the tick clears armed with a release store
+ *   activity_relaxed  the put bumps activity with a relaxed RMW */
 #include "rl_model.h"
 
-#ifdef FM_BROKEN_DISARM_RELEASE
-#define FM_DISARM_ORDER FM_REL
-#else
-#define FM_DISARM_ORDER FM_SC
-#endif
-#ifdef FM_BROKEN_ACTIVITY_RELAXED
-#define FM_ACTIVITY_ORDER FM_RLX
-#else
-#define FM_ACTIVITY_ORDER FM_SC
-#endif
+#define FM_DISARM_ORDER fm_order(FM_SC, "disarm_release", FM_REL)
+#define FM_ACTIVITY_ORDER fm_order(FM_SC, "activity_relaxed", FM_RLX)
 
 struct objpool_timer : rl::test_suite<objpool_timer, 2> {
-    rl::atomic<int> armed;
+    fm_rl_timer timer;
     rl::atomic<uint64_t> activity;
     rl::mutex shard_lock;
     rl::var<int> cached;  /* objects in the shard; shard_lock */
     rl::var<int> victims; /* objects a cycle moved to the victims; shard_lock here */
-    rl::mutex maint_lock;
-    rl::var<int> scheduled; /* the client has a deadline (fm__maint_client); maint_lock */
 
     void before()
     {
-        armed.store(1, FM_RLX, $);
+        timer.init();
         activity.store(0, FM_RLX, $);
         cached($) = 0;
         victims($) = 0;
-        scheduled($) = 1;
-    }
-
-    /* fm__maint_request, fm__maint_run_tick: the client's deadline is set,
-     * or cleared as its tick starts. */
-    void schedule(int on)
-    {
-        maint_lock.lock($);
-        scheduled($) = on;
-        maint_lock.unlock($);
-    }
-
-    /* fm__objpool_arm */
-    void arm()
-    {
-        if (armed.load(FM_SC, $) || armed.exchange(1, FM_SC, $))
-            return;
-        schedule(1);
     }
 
     /* The put's slow path: the object goes to a shard, then the timer. */
@@ -67,7 +39,7 @@ struct objpool_timer : rl::test_suite<objpool_timer, 2> {
         cached($) = cached($) + 1;
         shard_lock.unlock($);
         activity.fetch_add(1, FM_ACTIVITY_ORDER, $); /* fm__objpool_note_activity */
-        arm();
+        timer.arm();
     }
 
     /* fm__objpool_cycle: everything cached becomes a victim, the old victims
@@ -85,15 +57,15 @@ struct objpool_timer : rl::test_suite<objpool_timer, 2> {
     /* fm__objpool_tick, run by the maintenance thread. */
     void tick()
     {
-        schedule(0);
+        timer.schedule(0);
         uint64_t seen = activity.load(FM_SC, $);
         bool again = cycle();
         if (!again) {
-            armed.store(0, FM_DISARM_ORDER, $);
-            again = activity.load(FM_SC, $) != seen && !armed.exchange(1, FM_SC, $);
+            timer.armed.store(0, FM_DISARM_ORDER, $);
+            again = activity.load(FM_SC, $) != seen && !timer.armed.exchange(1, FM_SC, $);
         }
         if (again) /* returns a deadline: the maintenance thread sets it */
-            schedule(1);
+            timer.schedule(1);
     }
 
     void thread(unsigned id)
@@ -106,12 +78,12 @@ struct objpool_timer : rl::test_suite<objpool_timer, 2> {
 
     void after()
     {
-        if (cached($) + victims($) > 0)
-            RL_ASSERT(scheduled($) && armed.load(FM_RLX, $) == 1);
+        timer.check_cached(cached($) + victims($) > 0);
     }
 };
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<objpool_timer>("objpool_timer", argc, argv, 100000);
+    return fm_rl_run<objpool_timer>("objpool_timer", argc, argv, 10000000, rl::sched_full,
+                                    {"disarm_release", "activity_relaxed"});
 }

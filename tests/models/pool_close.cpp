@@ -7,22 +7,14 @@
  * the releaser's, or Relacy reports the race on the pool's memory), and one
  * that found it closed did nothing.
  * Broken variants, each of which must be caught:
- *   FM_BROKEN_CLOSE_RELEASE  release stores closed with memory_order_release
- *                            (the library did until this model caught it:
- *                            the store could pass the loads of entered)
- *   FM_BROKEN_LEFT_RELAXED   the submit counts itself out with a relaxed RMW */
+ *   close_release  release stores closed with memory_order_release (the
+ *                  library did until this model caught it: the store could
+ *                  pass the loads of entered)
+ *   left_relaxed   the submit counts itself out with a relaxed RMW */
 #include "rl_model.h"
 
-#ifdef FM_BROKEN_CLOSE_RELEASE
-#define FM_CLOSE_ORDER FM_REL
-#else
-#define FM_CLOSE_ORDER FM_SC
-#endif
-#ifdef FM_BROKEN_LEFT_RELAXED
-#define FM_LEFT_ORDER FM_RLX
-#else
-#define FM_LEFT_ORDER FM_REL
-#endif
+#define FM_CLOSE_ORDER fm_order(FM_SC, "close_release", FM_REL)
+#define FM_LEFT_ORDER fm_order(FM_REL, "left_relaxed", FM_RLX)
 
 struct pool_close : rl::test_suite<pool_close, 2> {
     rl::atomic<uint64_t> entered, left;
@@ -70,5 +62,6 @@ struct pool_close : rl::test_suite<pool_close, 2> {
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<pool_close>("pool_close", argc, argv, 100000);
+    return fm_rl_run<pool_close>("pool_close", argc, argv, 10000000, rl::sched_full,
+                                 {"close_release", "left_relaxed"});
 }

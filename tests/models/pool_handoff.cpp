@@ -9,5 +9,6 @@
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<pool_model>("pool_handoff", argc, argv, 100000);
+    return fm_rl_run<pool_model>("pool_handoff", argc, argv, 100000, rl::sched_random,
+                                 {"push_fence", "idle_fence", "room_fence"});
 }

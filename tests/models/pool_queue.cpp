@@ -9,5 +9,6 @@
 
 int main(int argc, char **argv)
 {
-    return fm_rl_run<pool_model>("pool_queue", argc, argv, 300000);
+    return fm_rl_run<pool_model>("pool_queue", argc, argv, 300000, rl::sched_random,
+                                 {"push_fence", "idle_fence", "room_fence"});
 }

@@ -1,24 +1,16 @@
 /* src/fifo.h (Vyukov's bounded MPMC queue) in Relacy's terms: the same steps
  * and the same memory orders, line for line; a task is an int in an rl::var,
  * so a push whose publication is too weak shows up as a data race. Broken
- * orders, for the models that must catch them:
- *   FM_BROKEN_FIFO_PUBLISH   the push's store of seq relaxed, not release
- *   FM_BROKEN_FIFO_RECYCLE   the pop's store of seq relaxed, not seq_cst */
+ * variants, for the models that must catch them:
+ *   fifo_publish   the push's store of seq relaxed, not release
+ *   fifo_recycle   the pop's store of seq relaxed, not seq_cst */
 #ifndef FM_RL_FIFO_H
 #define FM_RL_FIFO_H
 
 #include "rl_model.h"
 
-#ifdef FM_BROKEN_FIFO_PUBLISH
-#define FM_FIFO_PUBLISH FM_RLX
-#else
-#define FM_FIFO_PUBLISH FM_REL
-#endif
-#ifdef FM_BROKEN_FIFO_RECYCLE
-#define FM_FIFO_RECYCLE FM_RLX
-#else
-#define FM_FIFO_RECYCLE FM_SC
-#endif
+#define FM_FIFO_PUBLISH fm_order(FM_REL, "fifo_publish", FM_RLX)
+#define FM_FIFO_RECYCLE fm_order(FM_SC, "fifo_recycle", FM_RLX)
 
 template <size_t N>
 struct fm_rl_fifo {

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #define FM_RLX rl::mo_relaxed
 #define FM_ACQ rl::mo_acquire
@@ -35,13 +36,23 @@
 #define FM_FENCE() rl::atomic_thread_fence(rl::mo_seq_cst, $)
 #define FM_SC_PAIR() rl::atomic_thread_fence(rl::mo_seq_cst, $)
 
-/* FM_BROKEN(x, y): x in the library's ordering, y in the variant built with
- * -DFM_BROKEN, which the checker must catch. */
-#ifdef FM_BROKEN
-#define FM_VARIANT "broken"
-#else
-#define FM_VARIANT "library"
-#endif
+/* The variant being checked: "library" (the library's orderings), or the
+ * name of one broken ordering, which the checker must catch. Chosen at run
+ * time, so that each model is compiled once. */
+static const char *fm_rl_variant = "library";
+
+/* Whether the broken variant name is being checked. */
+static inline bool fm_broken(const char *name)
+{
+    return strcmp(fm_rl_variant, name) == 0;
+}
+
+/* The library's order, or weak when the broken variant name is checked. */
+static inline rl::memory_order fm_order(rl::memory_order library, const char *name,
+                                        rl::memory_order weak)
+{
+    return fm_broken(name) ? weak : library;
+}
 
 /* A futex (os/linux.c): wait sleeps only if the word still holds expected
  * when checked under the kernel's bucket lock; wake takes that lock. */
@@ -65,28 +76,83 @@ struct fm_rl_futex {
     }
 };
 
-/* Runs test T: iterations from argv[1] (or def), the full or the random
- * scheduler. Prints one line; exits 0 when nothing was found, 1 when Relacy
- * found an error (its report and history go to stdout before). */
+/* A maintenance client's timer as the object and buffer pools arm it
+ * (fm__objpool_arm, fm__buf_arm: the same steps). scheduled: the client has
+ * a deadline, which fm__maint_request sets and fm__maint_run_tick clears as
+ * the tick starts (a tick that returns a deadline sets it again). */
+struct fm_rl_timer {
+    rl::atomic<int> armed;
+    rl::mutex maint_lock;
+    rl::var<int> scheduled; /* maint_lock */
+
+    /* Armed, with a tick coming. */
+    void init()
+    {
+        armed.store(1, FM_RLX, $);
+        scheduled($) = 1;
+    }
+
+    void schedule(int on)
+    {
+        maint_lock.lock($);
+        scheduled($) = on;
+        maint_lock.unlock($);
+    }
+
+    /* fm__objpool_arm, fm__buf_arm */
+    void arm()
+    {
+        if (armed.load(FM_SC, $) || armed.exchange(1, FM_SC, $))
+            return;
+        schedule(1);
+    }
+
+    /* While something is cached, a tick is coming and armed is set. */
+    void check_cached(bool cached)
+    {
+        if (cached)
+            RL_ASSERT(scheduled($) && armed.load(FM_RLX, $) == 1);
+    }
+};
+
+/* Runs test T: argv[1] names the variant ("library" or one of broken[],
+ * which the model must know), argv[2] may override the iterations. sched is
+ * the random scheduler for def_iters iterations, or the full search, which
+ * explores every execution (every interleaving and every value a load may
+ * return) up to def_iters. Prints one line; exits 0 when nothing was found,
+ * 1 when Relacy found an error (its report and the execution's history go to
+ * stdout first), 2 for an unknown variant. */
 template <typename T>
 int fm_rl_run(const char *name, int argc, char **argv, unsigned long def_iters,
-              rl::scheduler_type_e sched = rl::sched_random)
+              rl::scheduler_type_e sched, std::initializer_list<const char *> broken)
 {
+    fm_rl_variant = argc > 1 ? argv[1] : "library";
+    bool known = strcmp(fm_rl_variant, "library") == 0;
+    for (const char *b : broken)
+        known = known || fm_broken(b);
+    if (!known) {
+        printf("MODEL %s: no variant %s\n", name, fm_rl_variant);
+        return 2;
+    }
     rl::test_params p;
-    p.iteration_count = argc > 1 ? strtoul(argv[1], 0, 10) : def_iters;
+    p.iteration_count = argc > 2 ? strtoul(argv[2], 0, 10) : def_iters;
     p.search_type = sched;
     static std::ostringstream progress; /* Relacy's percentage lines */
     p.progress_stream = &progress;
     auto t0 = std::chrono::steady_clock::now();
     bool ok = rl::simulate<T>(p);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const char *sname = sched == rl::sched_full ? "full search" : "random";
+    unsigned long long n = (unsigned long long)p.stop_iteration;
+    const char *how = sched == rl::sched_random ? "iterations of the random scheduler"
+                      : !ok ? "executions of the full search"
+                      : n < (unsigned long long)p.iteration_count
+                          ? "executions, the full search (all of them)"
+                          : "executions of the full search (cut at the limit)";
     if (ok)
-        printf("MODEL %s (%s): no error in %llu iterations (%s scheduler), %.1f s\n", name,
-               FM_VARIANT, (unsigned long long)p.stop_iteration, sname, s);
+        printf("MODEL %s (%s): no error in %llu %s, %.1f s\n", name, fm_rl_variant, n, how, s);
     else
-        printf("MODEL %s (%s): error found at iteration %llu (%s scheduler), %.1f s\n", name,
-               FM_VARIANT, (unsigned long long)p.stop_iteration, sname, s);
+        printf("MODEL %s (%s): error found after %llu %s, %.1f s\n", name, fm_rl_variant, n, how,
+               s);
     return ok ? 0 : 1;
 }
 

@@ -21,9 +21,9 @@
  * submitters are done or blocked: a lost wake-up).
  *
  * Broken variants, each of which must be caught:
- *   FM_BROKEN_PUSH_FENCE  no fence in fm__pool_after_push
- *   FM_BROKEN_IDLE_FENCE  no fence in fm__worker_go_idle after it stops looking
- *   FM_BROKEN_ROOM_FENCE  no fence in fm__pool_submit_slow after waiting++ */
+ *   push_fence  no fence in fm__pool_after_push
+ *   idle_fence  no fence in fm__worker_go_idle after it stops looking
+ *   room_fence  no fence in fm__pool_submit_slow after waiting++ */
 #ifndef FM_RL_POOL_H
 #define FM_RL_POOL_H
 
@@ -138,9 +138,8 @@ struct pool_model : rl::test_suite<pool_model, 1 + SUBMITTERS> {
 
     void after_push(size_t pos)
     {
-#ifndef FM_BROKEN_PUSH_FENCE
-        FM_FENCE();
-#endif
+        if (!fm_broken("push_fence"))
+            FM_FENCE();
         if (lookers(hand.load(FM_SC, $)) > 0)
             return;
         /* nidle == 0 and nothing can be started: every worker is busy. */
@@ -168,9 +167,8 @@ struct pool_model : rl::test_suite<pool_model, 1 + SUBMITTERS> {
         lock.lock($);
         for (;;) {
             waiting.fetch_add(1, FM_SC, $);
-#ifndef FM_BROKEN_ROOM_FENCE
-            FM_FENCE();
-#endif
+            if (!fm_broken("room_fence"))
+                FM_FENCE();
             if (handoff_try(t, &pos)) {
                 if (waiting.fetch_sub(1, FM_RLX, $) > 1 && has_room())
                     room.notify_one($);
@@ -231,9 +229,8 @@ struct pool_model : rl::test_suite<pool_model, 1 + SUBMITTERS> {
         nidle.fetch_add(1, FM_RLX, $);
         hand_add(-LOOKER);
         lock.unlock($);
-#ifndef FM_BROKEN_IDLE_FENCE
-        FM_FENCE();
-#endif
+        if (!fm_broken("idle_fence"))
+            FM_FENCE();
         if (fifo.ready()) {
             lock.lock($);
             int reclaimed = on_idle($);
