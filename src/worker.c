@@ -575,9 +575,10 @@ run:
         looking = 0;
     }
     /* Told to leave while it had just seen a task: it may have been the one
-     * counted on for it (go_idle), so make sure some worker takes it; a rare
-     * path, where the task must not wait on the maintenance thread. */
-    fm__pool_add_worker(p, 1);
+     * counted on for it (go_idle), so make sure some worker takes it (a new
+     * one from the maintenance thread: workers leave by the hundred after a
+     * burst, and each that started a thread would keep a malloc arena). */
+    fm__pool_add_worker(p, 0);
     fm__worker_retire(w);
     return NULL;
 }
