@@ -984,6 +984,7 @@ ROW_HOLDS(buf_trim_default_pool, "returns", (fm_buf_trim(), 1))
 
 int main(int argc, char **argv)
 {
-    printf("  | %-44s | %-28s | %-28s | %s\n", "case", "expected", "got", "call");
+    if (argc < 2 || strcmp(argv[1], "--list") != 0)
+        printf("  | %-44s | %-28s | %-28s | %s\n", "case", "expected", "got", "call");
     return fm_test_main(argc, argv);
 }
