@@ -84,12 +84,16 @@ FM_API int fm_bufpool_new(fm_bufpool **out, const fm_bufpool_opts *opts);
  * cannot be had or size overflows, EINVAL for a NULL pool. */
 FM_API void *fm_bufpool_get(fm_bufpool *b, size_t size);
 
-/* Gives buf back. NULL is a no-op. Aborts with a message when buf was not
- * handed out by b, or was put already. */
+/* Gives buf back. NULL is a no-op. Aborts with a message when buf is a
+ * buffer of another buffer pool, or was put already. buf must come from a
+ * buffer pool: the check reads the 16 bytes in front of it, so any other
+ * pointer (a malloc'd block, an interior pointer) is undefined behaviour that
+ * the check catches only by luck. */
 FM_API void fm_bufpool_put(fm_bufpool *b, void *buf);
 
-/* Bytes buf may use: at least what its get asked for. 0 for NULL, or for a
- * pointer that is not a live buffer of b. */
+/* Bytes buf may use: at least what its get asked for. 0 for NULL, for a
+ * buffer already put, and for a buffer of another buffer pool. As for put,
+ * buf must come from a buffer pool (its header is read). */
 FM_API size_t fm_bufpool_usable_size(fm_bufpool *b, const void *buf);
 
 /* Gives every cached byte back to the OS now (every thread's cache too). */
