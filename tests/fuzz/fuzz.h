@@ -10,7 +10,7 @@
  * where the harness alone touches the object), the counters, the memory
  * handed out. At the end everything is destroyed and the totals are checked:
  * every accepted task ran exactly once, every byte and object is accounted
- * for. See docs/reliability-fuzz-soak.md.
+ * for. See docs/reliability.md (Fuzzing).
  */
 #ifndef FZ_FUZZ_H
 #define FZ_FUZZ_H
