@@ -131,7 +131,7 @@ struct buf_system {
     void *(*get)(void *pool, size_t size);
     void (*put)(void *pool, void *buf);
     void (*destroy)(void *pool);
-    /* O2's timed loop (BENCH_O2_LOOP): false when a get failed. */
+    /* O2's timed loop (bench_o2_loop, systems_buf.c): false when a get failed. */
     bool (*o2_pairs)(void *pool, const uint32_t *sizes, long n);
 };
 
@@ -140,21 +140,6 @@ struct buf_system {
  * compile-time constants, so that every system, the per-thread free list
  * included, pays for its own work and nothing of the harness's. */
 #define BENCH_INLINE static inline __attribute__((always_inline))
-
-/* O2: n get/put pairs of sizes[i] bytes, touching the first and last byte. */
-BENCH_INLINE bool bench_o2_loop(void *pool, const uint32_t *sizes, long n,
-                                void *(*get)(void *, size_t), void (*put)(void *, void *))
-{
-    for (long i = 0; i < n; i++) {
-        volatile unsigned char *p = (volatile unsigned char *)get(pool, sizes[i]);
-        if (!p)
-            return false;
-        p[0] = 1;
-        p[sizes[i] - 1] = 1;
-        put(pool, (void *)p);
-    }
-    return true;
-}
 
 extern const struct system_list buf_systems;
 extern const struct pool_system formica_handoff_system, formica_queue_system,

@@ -51,6 +51,22 @@ static void malloc_destroy(void *pool)
     (void)pool;
 }
 
+/* O2: n get/put pairs of sizes[i] bytes, touching the first and last byte. */
+BENCH_INLINE bool bench_o2_loop(void *pool, const uint32_t *sizes, long n,
+                                void *(*get)(void *, size_t), void (*put)(void *, void *))
+{
+    for (long i = 0; i < n; i++) {
+        void *buf = get(pool, sizes[i]);
+        volatile unsigned char *p = buf;
+        if (!p)
+            return false;
+        p[0] = 1;
+        p[sizes[i] - 1] = 1;
+        put(pool, buf);
+    }
+    return true;
+}
+
 /* O2's loop, one per system, calling its get and put directly. */
 static bool bufpool_o2_pairs(void *pool, const uint32_t *sizes, long n)
 {
