@@ -332,9 +332,9 @@ static void run_phase(double seconds)
     int n = 0;
     atomic_store(&stop, 0);
     for (int i = 0; i < NSUBMIT; i++)
-        pthread_create(&t[n++], NULL, submitter, (void *)(uintptr_t)(i + 1 + rand()));
+        pthread_create(&t[n++], NULL, submitter, (void *)(uintptr_t)(i + 1)); /* a seed each */
     for (int i = 0; i < NMEM; i++)
-        pthread_create(&t[n++], NULL, memory, (void *)(uintptr_t)(i + 1 + rand()));
+        pthread_create(&t[n++], NULL, memory, (void *)(uintptr_t)(NSUBMIT + i + 1));
     pthread_create(&t[n++], NULL, controller, NULL);
     int64_t end = now_ns() + (int64_t)(seconds * 1e9);
     while (now_ns() < end) {
@@ -435,7 +435,7 @@ int main(int argc, char **argv)
     run_phase(warmup);
     struct sample warm = checkpoint(baseline);
     printf("soak: warm-up %.0f s: RSS %.1f MiB, %d threads at rest\n", warmup,
-           warm.rss_kib / 1024.0, warm.threads);
+           (double)warm.rss_kib / 1024.0, warm.threads);
     run_phase(seconds - warmup);
     struct sample fin = checkpoint(baseline);
 
@@ -451,8 +451,9 @@ int main(int argc, char **argv)
     fm_bufpool_destroy(bufs);
     printf("soak: %.0f s, %llu tasks run, RSS peak %.1f MiB, at rest %.1f -> %.1f MiB "
            "(bound +%.1f MiB%s), threads peak %d, at rest %d (baseline %d): %s\n",
-           (now_ns() - start) / 1e9, (unsigned long long)atomic_load(&tasks_run_total),
-           peak.rss_kib / 1024.0, warm.rss_kib / 1024.0, fin.rss_kib / 1024.0, slack / 1024.0,
+           (double)(now_ns() - start) / 1e9, (unsigned long long)atomic_load(&tasks_run_total),
+           (double)peak.rss_kib / 1024.0, (double)warm.rss_kib / 1024.0,
+           (double)fin.rss_kib / 1024.0, (double)slack / 1024.0,
            SOAK_SANITIZED ? ", not judged under a sanitizer" : "", peak.threads, fin.threads, baseline,
            failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
