@@ -109,9 +109,7 @@ static void fm__pool_after_push(struct fm_pool *p, size_t pos)
         return;
     if (fm__pool_spin_for_taker(p, pos))
         return;
-    /* A task of this pool submitting leaves new threads to the maintenance
-     * thread (worker.c): it looks at the FIFO itself once its task ends. */
-    fm__pool_add_worker(p, !fm__pool_is_own_task(p));
+    fm__pool_add_worker(p);
 }
 
 /* ---- waiting for room ---- */
@@ -186,7 +184,7 @@ static int fm__pool_submit_slow(struct fm_pool *p, fm_task_fn fn, void *arg, int
             /* The FIFO is full but the pool is not: one more worker makes room. */
             atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_relaxed);
             pthread_mutex_unlock(&p->lock);
-            fm__pool_add_worker(p, !fm__pool_is_own_task(p));
+            fm__pool_add_worker(p);
             pthread_mutex_lock(&p->lock);
             added = 1;
             continue;
@@ -346,34 +344,6 @@ static int64_t fm__pool_expiry_tick(fm__maint_client *c, int64_t now)
     return next;
 }
 
-/* ---- growth on behalf of workers (on the maintenance thread) ---- */
-
-/* Workers started per tick; more ticks follow at once while tasks still wait
- * for a worker, so that other clients of the thread get their turn between. */
-#define FM__GROW_BATCH 16
-
-/* More queued tasks than workers looking at the FIFO, and a worker to add. */
-static int fm__pool_needs_worker(struct fm_pool *p)
-{
-    int64_t hand = atomic_load_explicit(&p->hand, memory_order_seq_cst);
-    return fm__fifo_count(&p->fifo) > (size_t)fm__hand_lookers(hand) &&
-           (atomic_load_explicit(&p->nidle, memory_order_relaxed) > 0 || fm__pool_can_spawn(p));
-}
-
-static int64_t fm__pool_grow_tick(fm__maint_client *c, int64_t now)
-{
-    struct fm_pool *p = (struct fm_pool *)((char *)c - offsetof(struct fm_pool, grow));
-    /* Cleared before we look (seq_cst, with the loads below): a worker that
-     * asks after this gets a tick of its own. */
-    atomic_store_explicit(&p->grow_asked, 0, memory_order_seq_cst);
-    for (int i = 0; i < FM__GROW_BATCH; i++) {
-        if (!fm__pool_needs_worker(p))
-            return INT64_MAX;
-        fm__pool_add_worker(p, 1);
-    }
-    return now;
-}
-
 /* ---- the registry of pools, for fork ---- */
 
 static pthread_mutex_t fm__registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -433,8 +403,6 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     atomic_store(&p->closed, 1);
     fm__fifo_reset(&p->fifo);
     p->maint.deadline = INT64_MAX;
-    p->grow.deadline = INT64_MAX;
-    atomic_store(&p->grow_asked, 0);
     p->watch.deadline = INT64_MAX;
     p->watch_armed = 0;
 }
@@ -550,8 +518,6 @@ FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
     }
     p->maint.tick = fm__pool_expiry_tick;
     fm__maint_register(&p->maint);
-    p->grow.tick = fm__pool_grow_tick;
-    fm__maint_register(&p->grow);
     fm__watch_init(p); /* the slow-task watchdog, if asked for (diag.c) */
     fm__registry_add(p);
     if (o->prealloc && (rc = fm__pool_fill(p)) != 0) {
@@ -686,9 +652,6 @@ FM_API void fm_pool_destroy(fm_pool *p)
     if (fm__pool_is_own_task(p))
         fm__die("fm_pool_destroy called from inside a task of the pool it destroys");
     fm_pool_release(p);
-    /* No worker is started for the pool after this: the workers alive drain
-     * the FIFO before they leave. */
-    fm__maint_unregister(&p->grow);
     fm__pool_join_all(p, INT64_MAX);
     fm__maint_unregister(&p->maint);
     fm__watch_fini(p); /* waits out a running watchdog tick */

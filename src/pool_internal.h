@@ -15,7 +15,6 @@
  * | nthreads, quiet_waiters, counters   | under lock                 | under lock            |
  * |   exited/completed_retired          |                            |                       |
  * | created                             | atomic RMW                 | atomic load           |
- * | grow_asked                          | anywhere, atomic           | anywhere, atomic      |
  * | fifo                                | lock-free (fifo.h)         | lock-free             |
  * | entered, left, rejected             | anywhere, atomic RMW       | anywhere              |
  * | worker.state                        | see the state machine      | lock-free             |
@@ -137,8 +136,6 @@ struct fm_pool {
     uint64_t exited, completed_retired;
     int expiry_armed;         /* a maintenance tick is requested for expiry */
     fm__maint_client maint;
-    fm__maint_client grow;    /* starts workers on behalf of workers (fm__pool_ask_grow) */
-    _Atomic int grow_asked;   /* a grow tick is requested and has not started yet */
     fm__maint_client watch;   /* the slow-task watchdog (diag.c), if opts.slow_task_ns > 0 */
     int watch_armed;          /* a watchdog tick is pending */
 
@@ -175,8 +172,7 @@ extern _Thread_local struct fm__worker *fm__current_worker;
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg);
 struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p);
 void fm__pool_wake(struct fm__worker *w);
-void fm__pool_add_worker(struct fm_pool *p, int spawn);
-void fm__pool_ask_grow(struct fm_pool *p);
+void fm__pool_add_worker(struct fm_pool *p);
 int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
 void fm__pool_trim_locked(struct fm_pool *p);
 void fm__pool_reap(struct fm_pool *p, int block);

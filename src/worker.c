@@ -268,14 +268,8 @@ static void fm__pool_rescue(struct fm_pool *p)
 }
 
 /* Puts one more worker on the FIFO: an idle one, else a new one while running
- * < capacity, else none (every worker is busy and looks when its task ends).
- * Only submitters and the maintenance thread start threads (spawn = 1): a
- * thread that calls pthread_create gets a malloc arena of its own from glibc
- * (the new thread's TLS is allocated there), and worker threads that did so
- * would leave up to 8 arenas per CPU behind them. A worker that will look at
- * the FIFO itself once its task ends (spawn = 0) asks the maintenance thread
- * instead (fm__pool_ask_grow). */
-void fm__pool_add_worker(struct fm_pool *p, int spawn)
+ * < capacity, else none (every worker is busy and looks when its task ends). */
+void fm__pool_add_worker(struct fm_pool *p)
 {
     if (!fm__fifo_ready(&p->fifo)) /* taken meanwhile: nothing to add one for */
         return;
@@ -290,35 +284,16 @@ void fm__pool_add_worker(struct fm_pool *p, int spawn)
         pthread_mutex_unlock(&p->lock);
         return;
     }
-    if (!spawn) {
-        pthread_mutex_unlock(&p->lock);
-        fm__pool_ask_grow(p);
-        return;
-    }
     fm__pool_reserve_locked(p, 1);
     pthread_mutex_unlock(&p->lock);
     fm__pool_spawn_reserved(p, NULL, NULL);
 }
 
-/* Asks the maintenance thread to start workers for queued tasks no worker
- * looks at (pool.c, fm__pool_grow_tick); one request at a time. The task
- * does not depend on it: the asking worker looks at the FIFO when its own
- * task ends. */
-void fm__pool_ask_grow(struct fm_pool *p)
-{
-    /* acq_rel: pairs with the tick's clearing store, so that a request made
-     * after the tick looked at the FIFO gets a tick of its own. */
-    if (atomic_exchange_explicit(&p->grow_asked, 1, memory_order_acq_rel) == 0 &&
-        fm__maint_request(&p->grow, 0) != 0)
-        atomic_store_explicit(&p->grow_asked, 0, memory_order_release);
-}
-
 /* A worker took a task, and hand is the value after its transition. If more
  * tasks wait and nobody else looks, it brings in up to two more workers before
- * it runs its own: every worker doing this wakes idle ones as a tree, in
+ * it runs its own: every worker doing this grows the pool as a tree, in
  * parallel, instead of one wake-up at a time by the submitter (which would
- * then spend its time waking instead of queuing); new threads come from the
- * maintenance thread (fm__pool_add_worker). */
+ * then spend its time waking instead of queuing). */
 static void fm__worker_took(struct fm_pool *p, int64_t hand)
 {
     fm__pool_room_freed(p);
@@ -328,7 +303,7 @@ static void fm__worker_took(struct fm_pool *p, int64_t hand)
     for (int i = 0; i < more; i++) {
         if (atomic_load_explicit(&p->nidle, memory_order_relaxed) == 0 && !fm__pool_can_spawn(p))
             return;
-        fm__pool_add_worker(p, 0);
+        fm__pool_add_worker(p);
     }
 }
 
@@ -575,10 +550,8 @@ run:
         looking = 0;
     }
     /* Told to leave while it had just seen a task: it may have been the one
-     * counted on for it (go_idle), so make sure some worker takes it (a new
-     * one from the maintenance thread: workers leave by the hundred after a
-     * burst, and each that started a thread would keep a malloc arena). */
-    fm__pool_add_worker(p, 0);
+     * counted on for it (go_idle), so make sure some worker takes it. */
+    fm__pool_add_worker(p);
     fm__worker_retire(w);
     return NULL;
 }
@@ -590,9 +563,10 @@ run:
 int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
 {
     /* The pool's first worker: start the maintenance thread from here, not
-     * from the first worker that asks it for a tick (expiry, growth), which
-     * would get a malloc arena for it (fm__pool_add_worker). If it fails the
-     * first request starts it. */
+     * from the first worker that asks it for a tick (expiry), which would get
+     * a glibc malloc arena of its own for it (the thread that calls
+     * pthread_create allocates the new thread's TLS). If it fails the first
+     * request starts it. */
     if (atomic_load_explicit(&p->created, memory_order_relaxed) == 0 && !fm__current_worker)
         fm__maint_start();
     struct fm__thread_map map;
