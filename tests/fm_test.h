@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,49 @@ static inline void fm_test_sleep_ms(int ms)
         }                                                                                \
         fm_ok_;                                                                          \
     })
+
+/* Parking for fork tests. The sanitizers' runtimes (their allocators, their
+ * thread bookkeeping) are not fork-safe while other threads run inside them:
+ * a child can inherit one of their locks held. Under a sanitizer, threads that
+ * hammer a pool call fm_test_park_point between operations, and the forking
+ * thread parks them all before each fork and lets them go after it; such a
+ * case then checks that the pools work in the child, and the release and debug
+ * builds check the race of fork with the library's own locks. Elsewhere the
+ * calls do nothing. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define FM_TEST_PARK_FOR_FORK 1
+#else
+#define FM_TEST_PARK_FOR_FORK 0
+#endif
+
+struct fm_test_park {
+    atomic_int park, parked;
+};
+
+static inline void fm_test_park_point(struct fm_test_park *p)
+{
+    if (!FM_TEST_PARK_FOR_FORK || !atomic_load(&p->park))
+        return;
+    atomic_fetch_add(&p->parked, 1);
+    while (atomic_load(&p->park))
+        fm_test_sleep_ms(1);
+    atomic_fetch_sub(&p->parked, 1);
+}
+
+/* 1 once all nthreads are parked (at once where nothing needs parking), 0 if
+ * they were not within 10 s. */
+static inline int fm_test_park_all(struct fm_test_park *p, int nthreads)
+{
+    if (!FM_TEST_PARK_FOR_FORK)
+        return 1;
+    atomic_store(&p->park, 1);
+    return FM_WAIT_UNTIL(atomic_load(&p->parked) == nthreads, 10000);
+}
+
+static inline void fm_test_unpark(struct fm_test_park *p)
+{
+    atomic_store(&p->park, 0);
+}
 
 /* A fast pseudo-random generator (xorshift64*) for tests that draw their
  * schedule from a seed; *s must start non-zero. */

@@ -519,6 +519,7 @@ FM_TEST(buffers_cross_threads_and_exits_leave_nothing_stranded)
 struct churn {
     fm_bufpool *b;
     atomic_bool stop;
+    struct fm_test_park park; /* under the sanitizers, parked before each fork */
 };
 
 /* Gets and puts through the central store all the time (more blocks of a
@@ -528,6 +529,7 @@ static void *churn_main(void *arg)
     struct churn *ch = arg;
     void *p[12];
     while (!atomic_load(&ch->stop)) {
+        fm_test_park_point(&ch->park);
         for (int i = 0; i < 12; i++)
             p[i] = fm_bufpool_get(ch->b, (size_t)(i % 3) * 3000 + 300000);
         for (int i = 0; i < 12; i++)
@@ -547,6 +549,7 @@ FM_TEST(fork_child_keeps_a_working_pool)
     pthread_t t;
     FM_CHECK_EQ(pthread_create(&t, NULL, churn_main, &ch), 0);
     for (int round = 0; round < 20; round++) {
+        FM_CHECK(fm_test_park_all(&ch.park, 1));
         fflush(NULL);
         pid_t pid = fork();
         FM_CHECK(pid >= 0);
@@ -564,6 +567,7 @@ FM_TEST(fork_child_keeps_a_working_pool)
             }
             _exit(0);
         }
+        fm_test_unpark(&ch.park);
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }

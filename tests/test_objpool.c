@@ -489,22 +489,12 @@ FM_TEST(short_lived_threads_reuse_caches)
 
 /* ---- fork ---- */
 
-/* The sanitizers' runtimes (their allocators, their thread bookkeeping) are
- * not fork-safe while other threads run inside them: a child can inherit one
- * of their locks held. Under them the hammering threads park outside every
- * call before each fork, so the case checks that the pools work in the child
- * but not the race of fork with the library's own locks, which the release
- * and debug builds check. */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define PARK_FOR_FORK 1
-#else
-#define PARK_FOR_FORK 0
-#endif
-
+/* Under the sanitizers the hammering threads park before each fork
+ * (fm_test_park_point, tests/fm_test.h). */
 struct hammer {
     fm_objpool *p;
     atomic_int stop;
-    atomic_int park, parked;
+    struct fm_test_park park;
 };
 
 static void *hammer_main(void *arg)
@@ -512,12 +502,7 @@ static void *hammer_main(void *arg)
     struct hammer *h = arg;
     void *v[200];
     for (unsigned r = 0; !atomic_load(&h->stop); r++) {
-        if (atomic_load(&h->park)) {
-            atomic_fetch_add(&h->parked, 1);
-            while (atomic_load(&h->park))
-                fm_test_sleep_ms(1);
-            atomic_fetch_sub(&h->parked, 1);
-        }
+        fm_test_park_point(&h->park);
         int n = 1 + (int)(r % 200);
         for (int i = 0; i < n; i++)
             v[i] = fm_objpool_get(h->p);
@@ -574,16 +559,13 @@ FM_TEST(fork_while_threads_use_the_pool_leaves_a_working_child)
     for (int i = 0; i < 2; i++)
         FM_CHECK_EQ(pthread_create(&th[i], NULL, hammer_main, &h), 0);
     for (int k = 0; k < 20; k++) {
-        if (PARK_FOR_FORK) {
-            atomic_store(&h.park, 1);
-            FM_CHECK(FM_WAIT_UNTIL(atomic_load(&h.parked) == 2, 10000));
-        }
+        FM_CHECK(fm_test_park_all(&h.park, 2));
         fflush(NULL);
         pid_t pid = fork();
         FM_CHECK(pid >= 0);
         if (pid == 0)
             _exit(child_uses_pools(h.p));
-        atomic_store(&h.park, 0);
+        fm_test_unpark(&h.park);
         int status = 0;
         int64_t deadline = fm_test_now_ns() + 30 * 1000000000LL;
         while (waitpid(pid, &status, WNOHANG) == 0) {
