@@ -7,12 +7,6 @@
  */
 #include "pool_test_util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define LEAK_CHECK() FM_CHECK_EQ(__lsan_do_recoverable_leak_check(), 0)
-#else
-#define LEAK_CHECK() ((void)0)
-#endif
 
 static fm_group *new_group(fm_pool *p, int limit)
 {
@@ -93,7 +87,6 @@ static void all_succeed_case(size_t qcap, int limit)
     FM_CHECK_EQ(atomic_load(&n), 501);
     fm_group_destroy(g);
     fm_pool_destroy(p);
-    LEAK_CHECK();
 }
 
 FM_TEST(group_all_succeed_handoff) { all_succeed_case(0, 0); }
@@ -494,38 +487,12 @@ FM_TEST(group_destroy_waits_for_jobs)
     pthread_join(d.th, NULL);
     FM_CHECK_EQ(atomic_load(&gate.passed), 2);
     fm_pool_destroy(p);
-    LEAK_CHECK();
 }
 
 static int job_destroy_own_group(void *arg)
 {
     fm_group_destroy(arg);
     return 0;
-}
-
-/* Runs body in a child process and checks it died of SIGABRT with msg on
- * stderr. */
-static void expect_abort(void (*body)(void), const char *msg)
-{
-    int fds[2];
-    FM_CHECK_EQ(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        body();
-        _exit(0);
-    }
-    close(fds[1]);
-    int status = wait_child(pid, 30000);
-    char buf[4096] = {0};
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof buf - 1 && (r = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)r;
-    close(fds[0]);
-    FM_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-    if (!strstr(buf, msg))
-        FM_FAIL("stderr of the child lacks \"%s\": %s", msg, buf);
 }
 
 static void destroy_from_job_body(void)
@@ -539,7 +506,7 @@ static void destroy_from_job_body(void)
 FM_TEST(group_destroy_from_own_job_aborts)
 {
     SKIP_UNDER_TSAN();
-    expect_abort(destroy_from_job_body, "fm_group_destroy called from inside a job");
+    fm_test_expect_abort(destroy_from_job_body, "fm_group_destroy called from inside a job");
 }
 
 static void group_double_destroy_body(void)
@@ -556,8 +523,8 @@ FM_TEST(double_destroy_aborts_in_debug_builds)
 {
 #ifdef FM_DEBUG
     SKIP_UNDER_TSAN();
-    expect_abort(group_double_destroy_body, "not a live group");
-    expect_abort(future_double_destroy_body, "not a live future");
+    fm_test_expect_abort(group_double_destroy_body, "not a live group");
+    fm_test_expect_abort(future_double_destroy_body, "not a live future");
 #else
     (void)group_double_destroy_body;
     (void)future_double_destroy_body;
@@ -617,7 +584,6 @@ FM_TEST(future_gives_the_result)
         fm_future_destroy(f[i]);
     }
     fm_pool_destroy(p);
-    LEAK_CHECK();
 }
 
 FM_TEST(future_wait_times_out)
@@ -667,7 +633,6 @@ FM_TEST(future_destroyed_before_the_call_ends)
     FM_CHECK_EQ(pool_stats(q).completed, 2);
     fm_pool_destroy(q);
     fm_pool_destroy(p);
-    LEAK_CHECK();
 }
 
 FM_TEST(future_pool_errors_pass_through)
@@ -678,7 +643,6 @@ FM_TEST(future_pool_errors_pass_through)
     FM_CHECK_EQ(fm_pool_call(p, call_double, NULL, &f), -ESHUTDOWN);
     FM_CHECK(f == NULL);
     fm_pool_destroy(p);
-    LEAK_CHECK();
 }
 
 struct call_from_task {
