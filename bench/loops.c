@@ -6,8 +6,9 @@
  *   valgrind --tool=callgrind --toggle-collect=measured_loop \
  *            ./build/release/bench/formica-loops MODE PAIRS
  *
- * MODE: objpool, freelist (a per-thread free list, the floor) or malloc (64
- * bytes: get, write a byte, put); bufpool or malloc-o2 (O2's sizes, first and
+ * MODE: objpool, freelist (a per-thread free list, inlined: the loop alone),
+ * stack (a per-thread array stack behind a call: the floor of a pool a
+ * program calls, thread_stack.c) or malloc (64 bytes: get, write a byte, put); bufpool or malloc-o2 (O2's sizes, first and
  * last byte touched). A warm-up of the same loop runs first (outside
  * measured_loop); the program prints the thread's CPU ns per pair of the
  * measured loop. Callgrind's total divided by PAIRS is instructions per pair,
@@ -21,6 +22,8 @@
 #include <time.h>
 
 #include <formica.h>
+
+#include "thread_stack.h"
 
 #define OBJ_SIZE 64
 
@@ -54,6 +57,15 @@ static void loop_freelist(long n)
         obj[0] = (char)i;
         node->next = free_list;
         free_list = node;
+    }
+}
+
+static void loop_stack(long n)
+{
+    for (long i = 0; i < n; i++) {
+        volatile char *obj = thread_stack_get(OBJ_SIZE);
+        obj[0] = (char)i;
+        thread_stack_put((void *)obj);
     }
 }
 
@@ -122,14 +134,14 @@ int main(int argc, char **argv)
         void (*loop)(long);
         bool buffers;
     } modes[] = {{"objpool", loop_objpool, false},   {"freelist", loop_freelist, false},
-                 {"malloc", loop_malloc, false},     {"bufpool", loop_bufpool, true},
+                 {"stack", loop_stack, false},       {"malloc", loop_malloc, false},     {"bufpool", loop_bufpool, true},
                  {"malloc-o2", loop_malloc_o2, true}};
     long n = argc == 3 ? atol(argv[2]) : 0;
     int m = 0, nmodes = (int)(sizeof modes / sizeof modes[0]);
     while (n > 0 && m < nmodes && strcmp(argv[1], modes[m].name) != 0)
         m++;
     if (n <= 0 || m == nmodes) {
-        fprintf(stderr, "usage: formica-loops objpool|freelist|malloc|bufpool|malloc-o2 PAIRS\n");
+        fprintf(stderr, "usage: formica-loops objpool|freelist|stack|malloc|bufpool|malloc-o2 PAIRS\n");
         return 2;
     }
     fm_objpool_opts oo = {.obj_size = OBJ_SIZE};
