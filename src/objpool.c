@@ -249,11 +249,8 @@ static void *fm__objpool_miss(fm_objpool *p)
 
 static void fm__objpool_arm(fm_objpool *p)
 {
-    if (p->interval_ns < 0 || atomic_load(&p->armed) ||
-        atomic_exchange(&p->armed, 1))
-        return;
-    if (fm__maint_request(&p->maint, fm__now_ns() + p->interval_ns) != 0)
-        atomic_store(&p->armed, 0); /* no thread: the next install tries again */
+    if (p->interval_ns >= 0)
+        fm__maint_arm(&p->maint, &p->armed, p->interval_ns);
 }
 
 /* ---- shards ---- */
