@@ -217,18 +217,20 @@ static void wait_and_check(const struct pool_system *sys, void *pool, struct tas
 struct batch_outcome {
     double wall_s;
     long retries;
-    /* Context switches of the whole process (every thread, also those that
-     * ended) during the timed part: a figure the machine's load changes far
-     * less than the time. */
-    double voluntary_cs, involuntary_cs;
+    /* Context switches and CPU time (user + system) of the whole process
+     * (every thread, also those that ended) during the timed part: figures
+     * the machine's load changes far less than the time. */
+    double voluntary_cs, involuntary_cs, cpu_s;
 };
 
-static void context_switches(double *voluntary, double *involuntary)
+static void process_usage(double *voluntary, double *involuntary, double *cpu_s)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     *voluntary = (double)ru.ru_nvcsw;
     *involuntary = (double)ru.ru_nivcsw;
+    *cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 /* The timed part of W1-W3. Returns the pool, to be destroyed by the caller once
@@ -239,8 +241,8 @@ static void *run_batch(const struct pool_system *sys, const struct batch_size *s
 {
     struct pool_config cfg = {size->capacity, size->queue_capacity, 0};
     res->retries = 0;
-    double vcs0, ics0;
-    context_switches(&vcs0, &ics0);
+    double vcs0, ics0, cpu0;
+    process_usage(&vcs0, &ics0, &cpu0);
     double t0 = monotonic_seconds();
     void *pool;
     int rc = sys->create(&cfg, &pool);
@@ -253,9 +255,10 @@ static void *run_batch(const struct pool_system *sys, const struct batch_size *s
         bench_fail(out, "submit", rc);
     wait_and_check(sys, pool, g, size->tasks, out);
     res->wall_s = monotonic_seconds() - t0;
-    context_switches(&res->voluntary_cs, &res->involuntary_cs);
+    process_usage(&res->voluntary_cs, &res->involuntary_cs, &res->cpu_s);
     res->voluntary_cs -= vcs0;
     res->involuntary_cs -= ics0;
+    res->cpu_s -= cpu0;
     return pool;
 }
 
@@ -312,7 +315,16 @@ static void describe_w2(char *buf, size_t len)
 
 /* ---- W3 cpu ---- */
 
-enum { W3_WALL, W3_WALL_OVER_IDEAL, W3_PEAK_RSS, W3_RETRIES, W3_VCS, W3_ICS, W3_NMETRICS };
+enum {
+    W3_WALL,
+    W3_WALL_OVER_IDEAL,
+    W3_CPU_OVER_TASKS,
+    W3_PEAK_RSS,
+    W3_RETRIES,
+    W3_VCS,
+    W3_ICS,
+    W3_NMETRICS
+};
 
 static double w3_ideal_s(void)
 {
@@ -329,6 +341,10 @@ static void run_w3(const struct bench_system *bs, struct run_result *out)
         return;
     out->values[W3_WALL] = b.wall_s;
     out->values[W3_WALL_OVER_IDEAL] = b.wall_s / w3_ideal_s();
+    /* The process's CPU time over the tasks' own (calibrated): what the pool
+     * spends besides the tasks, whatever share of the CPUs the machine's other
+     * load left it; wall_over_ideal also counts that share. */
+    out->values[W3_CPU_OVER_TASKS] = b.cpu_s / (cpu_task.cpu_per_task_s * (double)w3.tasks);
     out->values[W3_RETRIES] = (double)b.retries;
     out->values[W3_VCS] = b.voluntary_cs / (double)w3.tasks;
     out->values[W3_ICS] = b.involuntary_cs / (double)w3.tasks;
@@ -566,6 +582,7 @@ const struct workload workload_w2 = {"W2", "sleep", W2_NMETRICS,
 const struct workload workload_w3 = {"W3", "cpu", W3_NMETRICS,
      {[W3_WALL] = {"wall", "s", FROM_CHILD, true},
       [W3_WALL_OVER_IDEAL] = {"wall_over_ideal", "ratio", FROM_CHILD, true},
+      [W3_CPU_OVER_TASKS] = {"cpu_over_tasks", "ratio", FROM_CHILD, true},
       [W3_PEAK_RSS] = PEAK_RSS_METRIC,
       [W3_RETRIES] = RETRIES_METRIC,
       [W3_VCS] = VCS_METRIC,
