@@ -290,7 +290,7 @@ static void describe_w1(char *buf, size_t len)
 
 /* ---- W2 sleep ---- */
 
-enum { W2_WALL, W2_PEAK_RSS, W2_RETRIES, W2_NMETRICS };
+enum { W2_WALL, W2_CPU_PER_TASK, W2_PEAK_RSS, W2_RETRIES, W2_VCS, W2_NMETRICS };
 
 static void run_w2(const struct bench_system *bs, struct run_result *out)
 {
@@ -301,7 +301,11 @@ static void run_w2(const struct bench_system *bs, struct run_result *out)
     if (pool == NULL)
         return;
     out->values[W2_WALL] = b.wall_s;
+    /* Each task's sleep takes its thread off the CPU and back (at least one
+     * voluntary switch); the CPU time per task shows what that costs here. */
+    out->values[W2_CPU_PER_TASK] = b.cpu_s * 1e6 / (double)w2.tasks;
     out->values[W2_RETRIES] = (double)b.retries;
+    out->values[W2_VCS] = b.voluntary_cs / (double)w2.tasks;
     bench_publish(out);
     sys->destroy(pool);
 }
@@ -574,8 +578,10 @@ const struct workload workload_w1 = {"W1", "tiny", W1_NMETRICS,
 
 const struct workload workload_w2 = {"W2", "sleep", W2_NMETRICS,
      {[W2_WALL] = {"wall", "s", FROM_CHILD, true},
+      [W2_CPU_PER_TASK] = {"cpu_us_per_task", "us", FROM_CHILD, true},
       [W2_PEAK_RSS] = PEAK_RSS_METRIC,
-      [W2_RETRIES] = RETRIES_METRIC},
+      [W2_RETRIES] = RETRIES_METRIC,
+      [W2_VCS] = VCS_METRIC},
      run_w2, describe_w2, NULL,
      &pool_systems, params_w2};
 
