@@ -1,11 +1,13 @@
 /* Worker pool: what a pool leaves behind once its workers have expired.
  *
  * Two cycles of bursts (the pattern of workload W4, smaller and with a short
- * expiry): each burst grows the pool to its capacity, then every worker
- * expires before the next. Checked after each cycle:
- *   - threads: none of the pool's is left (fm_threads_live counts the
- *     maintenance thread only), and the process holds the same threads after
- *     the second cycle as after the first;
+ * expiry): each burst grows the pool to its capacity (tasks that wait on a
+ * gate until every worker holds one), runs 1-ms tasks on it, then every
+ * worker expires before the next burst. Checked:
+ *   - threads, after each burst: none of the pool's is left (fm_threads_live
+ *     counts the maintenance thread only, no thread carries the pool's name);
+ *     after each cycle the process holds its threads from before plus the
+ *     maintenance thread;
  *   - glibc malloc arenas: at most one more than before (the maintenance
  *     thread's). glibc gives a thread that calls pthread_create an arena of
  *     its own and keeps it for the life of the process, so worker threads
@@ -13,7 +15,7 @@
  *   - anonymous memory (/proc/self/smaps_rollup, counted page by page, unlike
  *     the approximate VmRSS): the first cycle grows it by at most 2 MiB, the
  *     second, identical one by at most 1 MiB. A worker whose stack or header
- *     were kept would hold about 16 KiB, 200 of them 3 MiB.
+ *     were kept would hold about 16 KiB, and a cycle starts at least 400.
  * The arena and memory bounds are judged in release and debug builds only:
  * the sanitizers replace malloc and keep freed memory in quarantine or
  * shadow; there the figures are printed and the thread checks still run.
@@ -82,17 +84,38 @@ static void task_sleep_1ms(void *arg)
     atomic_fetch_add((atomic_int *)arg, 1);
 }
 
-/* Runs the bursts of one cycle, each followed by the expiry of every worker.
- * Returns the most workers seen running at the end of a burst's submits. */
-static int run_cycle(fm_pool *p)
+/* Threads whose name starts with the test pool's (its workers: NAME-<id>). */
+#define NAME "idle"
+
+static void count_named(const char *tid, char *line, void *ctx)
 {
-    int peak = 0;
+    (void)tid;
+    if (strncmp(line, NAME "-", sizeof NAME) == 0)
+        ++*(int *)ctx;
+}
+
+static int pool_threads(void)
+{
+    int n = 0;
+    for_each_thread("comm", count_named, &n);
+    return n;
+}
+
+/* Runs the bursts of one cycle. Each grows the pool to its capacity (every
+ * worker holds a task until all CAP hold one), runs TASKS 1-ms tasks on it,
+ * and ends with the expiry of every worker. */
+static void run_cycle(fm_pool *p)
+{
     for (int b = 0; b < BURSTS; b++) {
+        struct gate g;
+        gate_init(&g);
+        for (int i = 0; i < CAP; i++)
+            FM_CHECK_EQ(fm_pool_submit(p, task_gate, &g), 0);
+        FM_CHECK(FM_WAIT_UNTIL(atomic_load(&g.entered) == CAP, SETTLE_MS));
+        gate_open(&g);
         atomic_int ran = 0;
         for (int i = 0; i < TASKS; i++)
             FM_CHECK_EQ(fm_pool_submit(p, task_sleep_1ms, &ran), 0);
-        int running = fm_pool_running(p);
-        peak = running > peak ? running : peak;
         FM_CHECK_EQ(fm_pool_wait(p, FM_FOREVER), 0);
         FM_CHECK_EQ(atomic_load(&ran), TASKS);
         /* Expired and joined: only the maintenance thread is left. */
@@ -100,38 +123,41 @@ static int run_cycle(fm_pool *p)
         struct fm_pool_stats s = pool_stats(p);
         FM_CHECK_EQ(s.running, 0);
         FM_CHECK_EQ(s.threads_exited, s.threads_created);
+        FM_CHECK_EQ(pool_threads(), 0);
     }
-    return peak;
 }
 
 static void bursts_case(size_t qcap)
 {
-    fm_pool_opts o = {.queue_capacity = qcap, .expiry_ns = EXPIRY_MS * MS_NS};
+    fm_pool_opts o = {.queue_capacity = qcap, .expiry_ns = EXPIRY_MS * MS_NS, .name = NAME};
     /* Everything the checks themselves use, once, before the baselines:
      * opendir and stdio keep their first buffers in the heap. */
+    (void)pool_threads();
+    (void)anon_kib();
+    int arenas0 = SANITIZED ? 0 : count_arenas();
     int threads0 = count_threads();
     long anon0 = anon_kib();
-    int arenas0 = SANITIZED ? 0 : count_arenas();
-    anon0 = anon_kib();
     fm_pool *p = new_pool(CAP, &o);
 
-    int peak = run_cycle(p);
+    run_cycle(p);
     int threads1 = count_threads();
     long anon1 = anon_kib();
     int arenas1 = SANITIZED ? 0 : count_arenas();
+    uint64_t created1 = pool_stats(p).threads_created;
     run_cycle(p);
     int threads2 = count_threads();
     long anon2 = anon_kib();
     int arenas2 = SANITIZED ? 0 : count_arenas();
-    struct fm_pool_stats s = pool_stats(p);
+    uint64_t created2 = pool_stats(p).threads_created;
 
-    printf("  %llu workers started (%d running at a peak), threads %d -> %d -> %d, "
-           "anonymous KiB %ld -> %ld -> %ld (%+ld, %+ld), arenas %d -> %d -> %d%s\n",
-           (unsigned long long)s.threads_created, peak, threads0, threads1, threads2, anon0,
-           anon1, anon2, anon1 - anon0, anon2 - anon1, arenas0, arenas1, arenas2,
-           SANITIZED ? " (memory and arenas not judged under a sanitizer)" : "");
-    FM_CHECK(peak > CAP / 2); /* the bursts did grow the pool */
-    /* The maintenance thread, and under TSan perhaps its background thread. */
+    printf("  workers started %llu + %llu, threads %d -> %d -> %d, anonymous KiB %ld -> %ld -> "
+           "%ld (%+ld, %+ld), arenas %d -> %d -> %d%s\n",
+           (unsigned long long)created1, (unsigned long long)(created2 - created1), threads0,
+           threads1, threads2, anon0, anon1, anon2, anon1 - anon0, anon2 - anon1, arenas0,
+           arenas1, arenas2, SANITIZED ? " (memory and arenas not judged under a sanitizer)" : "");
+    /* Every burst started CAP workers: the last one's had all expired. */
+    FM_CHECK(created1 >= (uint64_t)CAP * BURSTS && created2 - created1 >= (uint64_t)CAP * BURSTS);
+    /* The maintenance thread; under TSan perhaps one of its runtime's too. */
     FM_CHECK(threads1 >= threads0 + 1 && threads1 <= threads0 + 1 + FM_TEST_TSAN);
     FM_CHECK_EQ(threads2, threads1);
     if (!SANITIZED) {
