@@ -393,7 +393,7 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     fm__free_worker_list(p->all);
     fm__free_worker_list(p->zombies);
     p->all = p->zombies = p->idle_head = p->idle_tail = NULL;
-    p->nthreads = p->quiet_waiters = p->expiry_armed = 0;
+    p->nthreads = p->quiet_waiters = p->expiry_armed = p->spawns_pending = 0;
     atomic_store(&p->running, 0);
     atomic_store(&p->nidle, 0);
     atomic_store(&p->waiting, 0);
@@ -403,6 +403,7 @@ static void fm__pool_after_fork_child(struct fm_pool *p)
     atomic_store(&p->closed, 1);
     fm__fifo_reset(&p->fifo);
     p->maint.deadline = INT64_MAX;
+    p->spawner.deadline = INT64_MAX;
     p->watch.deadline = INT64_MAX;
     p->watch_armed = 0;
 }
@@ -518,6 +519,8 @@ FM_API int fm_pool_new(fm_pool **out, int capacity, const fm_pool_opts *opts)
     }
     p->maint.tick = fm__pool_expiry_tick;
     fm__maint_register(&p->maint);
+    p->spawner.tick = fm__pool_spawn_tick;
+    fm__maint_register(&p->spawner);
     fm__watch_init(p); /* the slow-task watchdog, if asked for (diag.c) */
     fm__registry_add(p);
     if (o->prealloc && (rc = fm__pool_fill(p)) != 0) {
@@ -652,7 +655,8 @@ FM_API void fm_pool_destroy(fm_pool *p)
     if (fm__pool_is_own_task(p))
         fm__die("fm_pool_destroy called from inside a task of the pool it destroys");
     fm_pool_release(p);
-    fm__pool_join_all(p, INT64_MAX);
+    fm__pool_join_all(p, INT64_MAX); /* also waits for starts left to the spawner */
+    fm__maint_unregister(&p->spawner);
     fm__maint_unregister(&p->maint);
     fm__watch_fini(p); /* waits out a running watchdog tick */
     fm__registry_remove(p);

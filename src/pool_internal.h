@@ -15,6 +15,7 @@
  * | nthreads, quiet_waiters, counters   | under lock                 | under lock            |
  * |   exited/completed_retired          |                            |                       |
  * | created                             | atomic RMW                 | atomic load           |
+ * | spawns_pending                      | under lock                 | under lock            |
  * | fifo                                | lock-free (fifo.h)         | lock-free             |
  * | entered, left, rejected             | anywhere, atomic RMW       | anywhere              |
  * | worker.state                        | see the state machine      | lock-free             |
@@ -35,7 +36,9 @@
  *   hand     = lookers (both modes) and credits (hand-off mode), below.
  *   A worker not on the idle list always looks at the FIFO before it sleeps.
  *   nthreads = threads that exist or are being started and have not yet put
- *              themselves on the zombie list; >= running.
+ *              themselves on the zombie list; >= running. A start left to the
+ *              maintenance thread (spawns_pending) counts from its reservation.
+ *   spawns_pending <= running - nidle: each is a reserved slot, not yet started.
  */
 #ifndef FM_POOL_INTERNAL_H
 #define FM_POOL_INTERNAL_H
@@ -133,9 +136,11 @@ struct fm_pool {
     int quiet_waiters;
     unsigned next_id;
     _Atomic uint64_t created; /* threads started; counted by the spawner */
+    int spawns_pending;       /* reserved starts the maintenance thread makes (worker.c) */
     uint64_t exited, completed_retired;
     int expiry_armed;         /* a maintenance tick is requested for expiry */
     fm__maint_client maint;
+    fm__maint_client spawner; /* starts workers for worker threads: fm__pool_spawn_tick */
     fm__maint_client watch;   /* the slow-task watchdog (diag.c), if opts.slow_task_ns > 0 */
     int watch_armed;          /* a watchdog tick is pending */
 
@@ -173,6 +178,7 @@ int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg);
 struct fm__worker *fm__pool_take_idle_locked(struct fm_pool *p);
 void fm__pool_wake(struct fm__worker *w);
 void fm__pool_add_worker(struct fm_pool *p);
+int64_t fm__pool_spawn_tick(fm__maint_client *c, int64_t now);
 int fm__pool_retire_idle_locked(struct fm_pool *p, struct fm__worker *w);
 void fm__pool_trim_locked(struct fm_pool *p);
 void fm__pool_reap(struct fm_pool *p, int block);

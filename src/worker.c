@@ -9,6 +9,7 @@
  * workers than its capacity (after a tune down), once no queued task needs it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <string.h>
 
@@ -267,8 +268,64 @@ static void fm__pool_rescue(struct fm_pool *p)
         fm__pool_run_inline(p);
 }
 
+/* ---- starting workers on behalf of workers ----
+ * glibc allocates a new thread's TLS vector with malloc in the thread that
+ * calls pthread_create, so a worker that started threads itself would get a
+ * malloc arena of its own, which glibc keeps for the life of the process: up
+ * to 8 per CPU after a burst, each holding pages. A worker thread (of any
+ * pool) therefore reserves the slot itself, as any spawner does, and leaves
+ * the pthread_create to the maintenance thread, whose one arena then holds
+ * the TLS vectors of every worker it starts (and gets them back when its
+ * expiry ticks join them). The reservation keeps nthreads > 0 until the
+ * thread has started and retired, or the start failed, so release_timeout
+ * and destroy wait for it as for any spawn in progress. */
+
+/* Workers started per tick: other clients of the maintenance thread get their
+ * turn between batches. */
+#define FM__SPAWN_BATCH 32
+
+/* Takes up to max pending spawns off the pool. Lock not held. */
+static int fm__pool_take_pending(struct fm_pool *p, int max)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = p->spawns_pending < max ? p->spawns_pending : max;
+    p->spawns_pending -= n;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+/* The maintenance thread's tick: starts the workers reserved for it. Runs
+ * again at once while more are pending; a reservation made after it took the
+ * count asks for a tick of its own (pending went from 0 to 1). A start that
+ * fails gives its slot back as on any thread (fm__pool_spawn_reserved). */
+int64_t fm__pool_spawn_tick(fm__maint_client *c, int64_t now)
+{
+    struct fm_pool *p = (struct fm_pool *)((char *)c - offsetof(struct fm_pool, spawner));
+    int n = fm__pool_take_pending(p, FM__SPAWN_BATCH);
+    for (int i = 0; i < n; i++)
+        fm__pool_spawn_reserved(p, NULL, NULL);
+    pthread_mutex_lock(&p->lock);
+    int more = p->spawns_pending > 0;
+    pthread_mutex_unlock(&p->lock);
+    return more ? now : INT64_MAX;
+}
+
+/* A worker thread wants a new worker started: reserved already. Lock held on
+ * entry, dropped. If the maintenance thread cannot be started the caller
+ * starts what is pending itself, so that no reservation is left behind. */
+static void fm__pool_spawn_later_locked(struct fm_pool *p)
+{
+    int first = p->spawns_pending++ == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!first || fm__maint_request(&p->spawner, 0) == 0)
+        return;
+    for (int n = fm__pool_take_pending(p, INT_MAX); n > 0; n--)
+        fm__pool_spawn_reserved(p, NULL, NULL);
+}
+
 /* Puts one more worker on the FIFO: an idle one, else a new one while running
- * < capacity, else none (every worker is busy and looks when its task ends). */
+ * < capacity, else none (every worker is busy and looks when its task ends).
+ * On a worker thread the new one is started by the maintenance thread. */
 void fm__pool_add_worker(struct fm_pool *p)
 {
     if (!fm__fifo_ready(&p->fifo)) /* taken meanwhile: nothing to add one for */
@@ -285,6 +342,10 @@ void fm__pool_add_worker(struct fm_pool *p)
         return;
     }
     fm__pool_reserve_locked(p, 1);
+    if (fm__current_worker) {
+        fm__pool_spawn_later_locked(p);
+        return;
+    }
     pthread_mutex_unlock(&p->lock);
     fm__pool_spawn_reserved(p, NULL, NULL);
 }
@@ -579,11 +640,14 @@ int fm__pool_spawn_reserved(struct fm_pool *p, fm_task_fn fn, void *arg)
         w->arg = arg;
         atomic_init(&w->state, FM__W_GO);
         pthread_t t;
+        /* Counted before the start and taken back if it fails: the thread
+         * may run, retire and be joined before pthread_create returns here,
+         * and a count made after would lag its exit (threads_exited). */
+        atomic_fetch_add_explicit(&p->created, 1, memory_order_relaxed);
         rc = fm__thread_start_mapped(&t, &map, fm__worker_main, w);
-        if (rc == 0) {
-            atomic_fetch_add_explicit(&p->created, 1, memory_order_relaxed);
+        if (rc == 0)
             return 0;
-        }
+        atomic_fetch_sub_explicit(&p->created, 1, memory_order_relaxed);
         fm__thread_unmap(&map);
         if (rc != -ENOMEM)
             rc = -EAGAIN;
