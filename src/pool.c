@@ -115,9 +115,10 @@ static void fm__pool_after_push(struct fm_pool *p, size_t pos)
 /* ---- waiting for room ---- */
 
 /* Rounds a submitter that found the pool saturated polls for room before it
- * blocks (512 pauses: 25-30 us on the 2-CPU test machine): a worker busy with
- * a short task frees its slot within this, while a blocked submitter costs a
- * futex sleep, and a wake-up on the path of the worker that frees the slot. */
+ * blocks (512 pauses took 24-32 us on the 2-CPU test machine): a worker busy
+ * with a short task frees its slot within this, while a blocked submitter
+ * costs a futex sleep, and a wake-up on the path of the worker that frees
+ * the slot. */
 #define FM__SUBMIT_SPINS 512
 #define FM__ROOM_SKIP_MAX 64
 
