@@ -115,30 +115,50 @@ static void fm__pool_after_push(struct fm_pool *p, size_t pos)
 /* ---- waiting for room ---- */
 
 /* Rounds a submitter that found the pool saturated polls for room before it
- * blocks: a worker busy with a short task frees its slot within this, and a
- * blocked submitter costs a futex wake-up on the worker's side. */
+ * blocks (512 pauses took 24-32 us on the 2-CPU test machine): a worker busy
+ * with a short task frees its slot within this, while a blocked submitter
+ * costs a futex sleep, and a wake-up on the path of the worker that frees
+ * the slot. */
 #define FM__SUBMIT_SPINS 512
-#define FM__ROOM_SKIP 64
+#define FM__ROOM_SKIP_MAX 64
+
+/* After a spin that found no room the next few saturated submits block at
+ * once: the tasks are long, and a spinning submitter only takes CPU from the
+ * workers it waits for. How many: room_backoff, which doubles (up to
+ * FM__ROOM_SKIP_MAX) with each failed spin and halves with each spin that
+ * found room. Tasks that outlast every spin soon block at once, as with a
+ * fixed skip; short tasks whose worker was off its CPU during one spin cost a
+ * sleep or two, not a run of FM__ROOM_SKIP_MAX sleeps (each of which also
+ * leaves the workers without tasks, so that they go idle and are woken
+ * again). Hints: relaxed, and racing submitters may lose an update. */
+static void fm__pool_room_spun(struct fm_pool *p, int found)
+{
+    int backoff = atomic_load_explicit(&p->room_backoff, memory_order_relaxed);
+    if (found)
+        backoff /= 2;
+    else
+        backoff = backoff == 0 ? 1 : backoff < FM__ROOM_SKIP_MAX ? 2 * backoff : backoff;
+    atomic_store_explicit(&p->room_backoff, backoff, memory_order_relaxed);
+    if (!found)
+        atomic_store_explicit(&p->room_skip, backoff, memory_order_relaxed);
+}
 
 static int fm__pool_spin_for_room(struct fm_pool *p, int64_t timeout_ns)
 {
     if (timeout_ns == 0 || p->opts.nonblocking || fm__ncpu() < 2)
         return 0;
-    /* After a spin that found no room the next few saturated submits block
-     * at once: the tasks are long, and a spinning submitter only takes CPU
-     * from the workers it waits for. */
     int skip = atomic_load_explicit(&p->room_skip, memory_order_relaxed);
     if (skip > 0) {
         atomic_store_explicit(&p->room_skip, skip - 1, memory_order_relaxed);
         return 0;
     }
-    for (int i = 0; i < FM__SUBMIT_SPINS; i++) {
+    int found = 0;
+    for (int i = 0; i < FM__SUBMIT_SPINS && !found; i++) {
         fm__cpu_relax();
-        if (fm__pool_has_room(p))
-            return 1;
+        found = fm__pool_has_room(p);
     }
-    atomic_store_explicit(&p->room_skip, FM__ROOM_SKIP, memory_order_relaxed);
-    return 0;
+    fm__pool_room_spun(p, found);
+    return found;
 }
 
 /* The pool did not admit the task at once: start a worker for it, or wait.

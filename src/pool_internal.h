@@ -108,6 +108,7 @@ struct fm_pool {
     _Atomic uint64_t rejected;
     _Atomic int taker_skip; /* submits left that skip the wait for a taker (pool.c) */
     _Atomic int room_skip;  /* saturated submits left that block without spinning */
+    _Atomic int room_backoff; /* the skip after the next failed spin, halved or doubled (pool.c) */
 
     /* Changed on idle/busy transitions, spawns and exits; read by submitters. */
     _Atomic int running FM__ALIGNED;
