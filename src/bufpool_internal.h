@@ -49,6 +49,7 @@
 #define FM__BUF_CHUNK ((size_t)64 << 10)     /* smaller blocks are carved from chunks */
 #define FM__BUF_TC_DEPTH 8                   /* most blocks per class in a thread cache */
 #define FM__BUF_TC_CLASS_BYTES ((size_t)1 << 20) /* ...and at most this many bytes (or 1 block) */
+#define FM__BUF_COLOURS 64                   /* header offsets of large blocks: 64 lines, 4 KiB */
 
 #define FM__BUF_DEFAULT_MAX ((size_t)4 << 20)
 #define FM__BUF_DEFAULT_LIMIT ((size_t)1 << 30)
@@ -117,6 +118,8 @@ struct fm__buf_chunk {
 struct fm__buf_class {
     pthread_mutex_t lock;
     size_t size;    /* block size, header included; immutable */
+    size_t span;    /* bytes one block holds mapped: size, plus the colour page of a
+                       large block (fm__buf_colour); every byte count uses it; immutable */
     unsigned tc_cap; /* thread cache depth for this class; immutable */
     /* Below: class lock. */
     struct fm__buf_list aged;    /* large: free blocks; small: empty chunks */
@@ -187,6 +190,7 @@ struct fm_bufpool {
     _Atomic uint64_t returned, dropped;
     _Atomic uint64_t direct_gets, direct_puts, direct_failed;
     _Atomic size_t direct_live;
+    _Atomic unsigned colours; /* large blocks mapped so far: the next one's colour */
     struct fm__buf_node reg; /* in the list of every pool (bufpool_fork.c) */
     struct fm__buf_class cls[];
 };

@@ -56,9 +56,9 @@ static void fm__buf_class_fill(const struct fm_bufpool *b, unsigned c,
     out->misses = misses;
     out->hits = t->gets > misses ? t->gets - misses : 0;
     out->puts = t->puts;
-    out->bytes_live = out_now > t->puts ? (size_t)(out_now - t->puts) * k->size : 0;
+    out->bytes_live = out_now > t->puts ? (size_t)(out_now - t->puts) * k->span : 0;
     out->bytes_cached = atomic_load_explicit(&k->cached, memory_order_relaxed) +
-                        (size_t)t->tc_blocks * k->size;
+                        (size_t)t->tc_blocks * k->span;
 }
 
 int fm_bufpool_class_stats(const fm_bufpool *b, int cls, struct fm_bufpool_class_stats *out)
