@@ -136,17 +136,40 @@ struct fm__buf_class {
  * thread moves blocks out while it holds the cache (tcache.h). Gets are
  * derived, so that a get served here counts nothing: every block a put left
  * here was got again, moved out, or is still here, so gets = slow_gets +
- * puts - moved_out - n (fm__buf_tcc_gets). */
+ * puts - moved_out - n (fm__buf_tcc_gets). n and puts share one word, so that
+ * a put counts itself and its block with one store (a store less on the hot
+ * path is a pair more in flight behind a store that misses the cache). */
+#define FM__BUF_TCC_PUT ((uint64_t)1 << 8) /* word: n below it, puts above (this many each) */
 struct fm__buf_tcc {
-    _Atomic uint32_t n; /* relaxed: read by stats while the owner writes */
-    uint32_t cap;
     /* Written by the cache's holder with a relaxed load and store (no RMW:
      * one holder at a time), read relaxed by stats and the tick. */
-    _Atomic uint64_t puts;      /* every put through this cache */
+    _Atomic uint64_t w;         /* n (blocks held), puts through this cache: see above */
+    uint32_t cap;
     _Atomic uint64_t slow_gets; /* gets it had no block for */
     _Atomic uint64_t moved_out; /* blocks moved to the store: spills, drains */
     struct fm__buf_hdr *v[FM__BUF_TC_DEPTH];
 };
+
+static inline size_t fm__buf_tcc_n(uint64_t w)
+{
+    return (size_t)(w % FM__BUF_TCC_PUT);
+}
+
+static inline uint64_t fm__buf_tcc_puts(uint64_t w)
+{
+    return w / FM__BUF_TCC_PUT;
+}
+
+/* relaxed: only the cache's holder writes w; others read some recent value. */
+static inline uint64_t fm__buf_tcc_word(const struct fm__buf_tcc *q)
+{
+    return atomic_load_explicit(&q->w, memory_order_relaxed);
+}
+
+static inline void fm__buf_tcc_set(struct fm__buf_tcc *q, uint64_t w)
+{
+    atomic_store_explicit(&q->w, w, memory_order_relaxed);
+}
 
 /* A counter only the cache's holder writes: a relaxed load and store, no RMW.
  * Readers (stats, the tick) see some recent value, which is all they need. */
@@ -157,13 +180,12 @@ static inline void fm__buf_add(_Atomic uint64_t *c, uint64_t n)
 }
 
 /* Gets made through q (see fm__buf_tcc). Read while the owner works, the
- * four counters may be a call apart: never below 0. */
+ * counters may be a call apart: never below 0. */
 static inline uint64_t fm__buf_tcc_gets(const struct fm__buf_tcc *q)
 {
-    uint64_t in = atomic_load_explicit(&q->slow_gets, memory_order_relaxed) +
-                  atomic_load_explicit(&q->puts, memory_order_relaxed);
-    uint64_t out = atomic_load_explicit(&q->moved_out, memory_order_relaxed) +
-                   atomic_load_explicit(&q->n, memory_order_relaxed);
+    uint64_t w = fm__buf_tcc_word(q);
+    uint64_t in = atomic_load_explicit(&q->slow_gets, memory_order_relaxed) + fm__buf_tcc_puts(w);
+    uint64_t out = atomic_load_explicit(&q->moved_out, memory_order_relaxed) + fm__buf_tcc_n(w);
     return in > out ? in - out : 0;
 }
 

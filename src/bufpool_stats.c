@@ -23,9 +23,10 @@ static void fm__buf_tally_one(const void *payload, void *ctx)
     for (unsigned c = 0; c < x->b->nclasses; c++) {
         const struct fm__buf_tcc *q = &tc->cls[c];
         /* relaxed: each counter on its own is all a snapshot promises. */
+        uint64_t w = fm__buf_tcc_word(q);
         x->t[c].gets += fm__buf_tcc_gets(q);
-        x->t[c].puts += atomic_load_explicit(&q->puts, memory_order_relaxed);
-        x->t[c].tc_blocks += atomic_load_explicit(&q->n, memory_order_relaxed);
+        x->t[c].puts += fm__buf_tcc_puts(w);
+        x->t[c].tc_blocks += fm__buf_tcc_n(w);
     }
 }
 
