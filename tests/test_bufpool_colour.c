@@ -41,6 +41,18 @@ static bool unmapped(const void *p, size_t n)
     return true;
 }
 
+/* The start of the mapping that holds buf: its header's page. */
+static void *mapping_of(void *buf)
+{
+    return (char *)buf - 16 - colour_of(buf);
+}
+
+static void put_all(fm_bufpool *b, void **p, int n)
+{
+    for (int i = 0; i < n; i++)
+        fm_bufpool_put(b, p[i]);
+}
+
 /* Gets n buffers of size bytes, live at once; checks each one's alignment,
  * usable size and colour, writes every byte of it, and says how many colours
  * they took. */
@@ -79,8 +91,7 @@ FM_TEST(blocks_of_one_class_take_distinct_colours)
     fm_bufpool *b = new_bufpool(&o);
     void *p[COLOURS];
     FM_CHECK_EQ(get_coloured(b, 100000, p, COLOURS), COLOURS);
-    for (int i = 0; i < COLOURS; i++)
-        fm_bufpool_put(b, p[i]);
+    put_all(b, p, COLOURS);
     fm_bufpool_destroy(b);
 }
 
@@ -109,8 +120,7 @@ FM_TEST(blocks_of_every_large_class_spread_over_the_l1_sets)
         n++;
     }
     FM_CHECK_EQ(n, 34); /* 16 KiB .. 5 MiB blocks, four classes per doubling */
-    for (int i = 0; i < n; i++)
-        fm_bufpool_put(b, p[i]);
+    put_all(b, p, n);
     fm_bufpool_destroy(b);
 }
 
@@ -126,8 +136,7 @@ FM_TEST(the_colour_page_is_counted_and_trim_unmaps_it)
     struct fm_bufpool_stats s = bufpool_stats(b);
     FM_CHECK_EQ(s.bytes_live, 4 * span);
     FM_CHECK_EQ(s.bytes_mapped, 4 * span);
-    for (int i = 0; i < 4; i++)
-        fm_bufpool_put(b, p[i]);
+    put_all(b, p, 4);
     s = bufpool_stats(b);
     FM_CHECK_EQ(s.bytes_live, 0);
     FM_CHECK_EQ(s.bytes_cached, 4 * span);
@@ -136,7 +145,7 @@ FM_TEST(the_colour_page_is_counted_and_trim_unmaps_it)
     FM_CHECK_EQ(s.bytes_mapped, 0);
     FM_CHECK_EQ(s.bytes_returned, 4 * span);
     for (int i = 0; i < 4; i++) /* the page in front of the header, and the page after the block */
-        FM_CHECK(unmapped((char *)p[i] - 16 - colour_of(p[i]), span));
+        FM_CHECK(unmapped(mapping_of(p[i]), span));
     fm_bufpool_destroy(b);
 }
 
@@ -148,12 +157,11 @@ FM_TEST(decay_unmaps_coloured_blocks_whole)
     void *p[16];
     get_coloured(b, 300000, p, 16);
     size_t span = fm_bufpool_usable_size(b, p[0]) + 16 + page_size();
-    for (int i = 0; i < 16; i++)
-        fm_bufpool_put(b, p[i]);
+    put_all(b, p, 16);
     FM_CHECK(FM_WAIT_UNTIL(bufpool_stats(b).bytes_mapped == 0, WAIT_MS));
     FM_CHECK_EQ(bufpool_stats(b).bytes_returned, 16 * span);
     for (int i = 0; i < 16; i++)
-        FM_CHECK(unmapped((char *)p[i] - 16 - colour_of(p[i]), span));
+        FM_CHECK(unmapped(mapping_of(p[i]), span));
     fm_bufpool_destroy(b);
 }
 
@@ -165,15 +173,14 @@ FM_TEST(puts_past_the_cache_limit_unmap_coloured_blocks_whole)
     void *p[16];
     get_coloured(b, 1 * MiB, p, 16);
     size_t span = fm_bufpool_usable_size(b, p[0]) + 16 + page_size();
-    for (int i = 0; i < 16; i++)
-        fm_bufpool_put(b, p[i]);
+    put_all(b, p, 16);
     struct fm_bufpool_stats s = bufpool_stats(b);
     /* the thread cache keeps one block of a class this large, the rest is dropped */
     FM_CHECK_EQ(s.bytes_mapped, span);
     FM_CHECK_EQ(s.dropped, 15);
     int gone = 0;
     for (int i = 0; i < 16; i++)
-        gone += unmapped((char *)p[i] - 16 - colour_of(p[i]), span);
+        gone += unmapped(mapping_of(p[i]), span);
     FM_CHECK_EQ(gone, 15);
     fm_bufpool_destroy(b);
 }
