@@ -6,10 +6,12 @@
  *   valgrind --tool=callgrind --toggle-collect=measured_loop \
  *            ./build/release/bench/formica-loops MODE PAIRS
  *
- * MODE: objpool, freelist (a per-thread free list, the floor) or malloc (64
- * bytes: get, write a byte, put); bufpool or malloc-o2 (O2's sizes, first and
- * last byte touched); touch-o2 and touch-o2-stores (O2's touches alone, the
- * floor of any pool, see loop_touch_o2). A warm-up of the same loop runs first (outside
+ * MODE: objpool, freelist (a per-thread free list, inlined: the loop alone),
+ * stack (a per-thread array stack behind a call: the floor of a pool a
+ * program calls, thread_stack.c) or malloc (64 bytes: get, write a byte,
+ * put); bufpool or malloc-o2 (O2's sizes, first and last byte touched);
+ * touch-o2 and touch-o2-stores (O2's touches alone, the floor of any pool,
+ * see loop_touch_o2). A warm-up of the same loop runs first (outside
  * measured_loop); the program prints the thread's CPU ns per pair of the
  * measured loop. Callgrind's total divided by PAIRS is instructions per pair,
  * the loop's own included (the calls' own counts are per function). */
@@ -22,6 +24,8 @@
 #include <time.h>
 
 #include <formica.h>
+
+#include "thread_stack.h"
 
 #define OBJ_SIZE 64
 
@@ -55,6 +59,15 @@ static void loop_freelist(long n)
         obj[0] = (char)i;
         node->next = free_list;
         free_list = node;
+    }
+}
+
+static void loop_stack(long n)
+{
+    for (long i = 0; i < n; i++) {
+        volatile char *obj = thread_stack_get(OBJ_SIZE);
+        obj[0] = (char)i;
+        thread_stack_put((void *)obj);
     }
 }
 
@@ -178,6 +191,7 @@ int main(int argc, char **argv)
         bool buffers, held; /* O2's sizes; one buffer per bucket held (touch_setup) */
     } modes[] = {{"objpool", loop_objpool, false, false},
                  {"freelist", loop_freelist, false, false},
+                 {"stack", loop_stack, false, false},
                  {"malloc", loop_malloc, false, false},
                  {"bufpool", loop_bufpool, true, false},
                  {"malloc-o2", loop_malloc_o2, true, false},
@@ -188,8 +202,8 @@ int main(int argc, char **argv)
     while (n > 0 && m < nmodes && strcmp(argv[1], modes[m].name) != 0)
         m++;
     if (n <= 0 || m == nmodes) {
-        fprintf(stderr, "usage: formica-loops objpool|freelist|malloc|bufpool|malloc-o2|touch-o2|"
-                        "touch-o2-stores PAIRS\n");
+        fprintf(stderr, "usage: formica-loops objpool|freelist|stack|malloc|bufpool|malloc-o2|"
+                        "touch-o2|touch-o2-stores PAIRS\n");
         return 2;
     }
     fm_objpool_opts oo = {.obj_size = OBJ_SIZE};

@@ -11,7 +11,9 @@
  *
  * Systems: formica's fm_objpool (obj_size 64, defaults otherwise), malloc and
  * free, a per-thread free list (the fastest possible, but it never moves an
- * object between threads), one free list under a mutex, malloc and free in
+ * object between threads; inlined, its head stays in a register), a
+ * per-thread array stack behind a function call (thread_stack.c: the floor
+ * for any pool a program calls), one free list under a mutex, malloc and free in
  * programs linked with jemalloc, mimalloc and tcmalloc, and Go's sync.Pool.
  */
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "thread_stack.h"
 
 #define OBJ_SIZE 64
 
@@ -175,6 +178,18 @@ static inline void thread_list_put(void *ctx, void *obj)
     thread_list = n;
 }
 
+static inline void *thread_stack_obj_get(void *ctx)
+{
+    (void)ctx;
+    return thread_stack_get(OBJ_SIZE);
+}
+
+static inline void thread_stack_obj_put(void *ctx, void *obj)
+{
+    (void)ctx;
+    thread_stack_put(obj);
+}
+
 /* One list for every thread, under a mutex. */
 struct mutex_list {
     pthread_mutex_t lock;
@@ -216,6 +231,7 @@ OBJ_LOOPS(objpool)
 OBJ_LOOPS(malloc)
 OBJ_LOOPS(thread_list)
 OBJ_LOOPS(mutex_list)
+OBJ_LOOPS(thread_stack_obj)
 
 #define OBJ_SYSTEM(sys, create, destroy) \
     {create, sys##_pairs, sys##_produce, sys##_consume, destroy}
@@ -225,6 +241,8 @@ const struct obj_system formica_objpool_system =
 const struct obj_system malloc_obj_system = OBJ_SYSTEM(malloc, no_ctx_create, nothing_to_destroy);
 static const struct obj_system thread_free_list =
     OBJ_SYSTEM(thread_list, no_ctx_create, nothing_to_destroy);
+static const struct obj_system thread_stack_system =
+    OBJ_SYSTEM(thread_stack_obj, no_ctx_create, nothing_to_destroy);
 static const struct obj_system mutex_free_list =
     OBJ_SYSTEM(mutex_list, mutex_list_create, nothing_to_destroy);
 
@@ -232,6 +250,7 @@ static const struct bench_system obj_system_v[] = {
     {"formica-objpool", true, &formica_objpool_system, NULL, NULL},
     {"malloc", false, &malloc_obj_system, NULL, NULL},
     {"thread-freelist", false, &thread_free_list, NULL, NULL},
+    {"thread-stack-call", false, &thread_stack_system, NULL, NULL},
     {"mutex-freelist", false, &mutex_free_list, NULL, NULL},
     ALLOCATOR_PEERS(&malloc_obj_system), /* malloc/free inside the allocator's helper */
     GO_PEER("go-syncpool"),              /* sync.Pool of 64-byte slices */

@@ -73,12 +73,9 @@ void fm__buf_tc_flush(struct fm__tc_owner *o, void *payload)
 
 void fm__buf_arm(struct fm_bufpool *b)
 {
-    /* seq_cst: the load side of the handshake above (after the caller's seq_cst
-     * RMW or tc bracket); the exchange makes one caller ask per disarm. */
-    if (atomic_load(&b->armed) || atomic_exchange(&b->armed, 1))
-        return;
-    if (fm__maint_request(&b->maint, fm__now_ns() + b->tick_ns) != 0)
-        atomic_store(&b->armed, 0); /* no thread could be started: a later put retries */
+    /* The load side of the handshake above, after the caller's seq_cst RMW or
+     * tc bracket (fm__maint_arm's loads are seq_cst). */
+    fm__maint_arm(&b->maint, &b->armed, b->tick_ns);
 }
 
 struct fm__buf_tick_ctx {

@@ -175,6 +175,14 @@ void fm__maint_unregister(fm__maint_client *c);
  * could not be started (the request stays pending and is retried on the next
  * request). */
 int fm__maint_request(fm__maint_client *c, int64_t deadline_ns);
+/* A client's one-shot timer: *armed is 1 from a successful arm until the
+ * client's tick stores 0. Asks for a tick after delay_ns unless armed is set
+ * already (one load when it is), so that a burst of callers makes one
+ * request per disarm. seq_cst, both the load and the exchange: callers pair
+ * them with a seq_cst write of their own (the Dekker handshakes of objpool.c
+ * and bufpool_decay.c, whose ticks clear armed and then look again). When
+ * the thread cannot be started armed goes back to 0, so a later call retries. */
+void fm__maint_arm(fm__maint_client *c, _Atomic int *armed, int64_t delay_ns);
 /* Starts the thread now, from the calling thread, if it is not running yet;
  * 0 or a negative errno. For a caller that does not want the first request
  * to start it from another thread. */

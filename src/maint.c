@@ -151,6 +151,14 @@ int fm__maint_request(fm__maint_client *c, int64_t deadline_ns)
     return rc;
 }
 
+void fm__maint_arm(fm__maint_client *c, _Atomic int *armed, int64_t delay_ns)
+{
+    if (atomic_load(armed) || atomic_exchange(armed, 1))
+        return;
+    if (fm__maint_request(c, fm__now_ns() + delay_ns) != 0)
+        atomic_store(armed, 0);
+}
+
 void fm__clock_advance(int64_t ns)
 {
     pthread_mutex_lock(&fm__maint.lock);

@@ -249,11 +249,8 @@ static void *fm__objpool_miss(fm_objpool *p)
 
 static void fm__objpool_arm(fm_objpool *p)
 {
-    if (p->interval_ns < 0 || atomic_load(&p->armed) ||
-        atomic_exchange(&p->armed, 1))
-        return;
-    if (fm__maint_request(&p->maint, fm__now_ns() + p->interval_ns) != 0)
-        atomic_store(&p->armed, 0); /* no thread: the next install tries again */
+    if (p->interval_ns >= 0)
+        fm__maint_arm(&p->maint, &p->armed, p->interval_ns);
 }
 
 /* ---- shards ---- */
@@ -481,6 +478,36 @@ static void fm__objtc_unload_all(struct fm__objtc *tc, struct fm__objharvest *h)
 static void fm__objtc_harvest(void *payload, void *ctx)
 {
     fm__objtc_unload_all(payload, ctx);
+}
+
+/* Destroy's drain: like a cycle's, but what no magazine can be had for (a
+ * memory shortage) is taken into stash, one whole cache at a time so that
+ * the cache's count stays right (limit 0 then reads it as empty); a cache
+ * that does not fit sets more, and destroy drains again after freeing the
+ * stash. Each pass empties at least one cache, so destroy needs no memory
+ * to free every object. */
+struct fm__objfinal {
+    struct fm__objharvest h;
+    uint32_t n;
+    int more;
+    void *stash[FM__TC_OBJS];
+};
+
+static void fm__objtc_harvest_final(void *payload, void *ctx)
+{
+    struct fm__objtc *tc = payload;
+    struct fm__objfinal *f = ctx;
+    fm__objtc_unload_all(tc, &f->h);
+    uint32_t n = fm__objtc_count(tc, fm__tc_word(tc));
+    if (n == 0)
+        return;
+    if (f->n + n > FM__TC_OBJS) {
+        f->more = 1;
+        return;
+    }
+    memcpy(f->stash + f->n, tc->obj, n * sizeof(void *));
+    f->n += n;
+    fm__objtc_set_limit(tc, 0);
 }
 
 /* A departing (or evicted) thread's objects go on the orphan list, where the
@@ -920,13 +947,20 @@ void fm_objpool_destroy(fm_objpool *p)
     /* Threads may still exit meanwhile: their flush pushes orphans until
      * fm__tc_owner_fini, after which their caches no longer name this pool;
      * so the orphans are taken after it. */
-    struct fm__objharvest h = {NULL, NULL};
-    fm__tc_drain(&p->tco, fm__objtc_harvest, &h);
+    struct fm__objfinal f = {.h = {NULL, NULL}};
+    do {
+        f.n = 0;
+        f.more = 0;
+        fm__tc_drain(&p->tco, fm__objtc_harvest_final, &f);
+        for (uint32_t i = 0; i < f.n; i++) /* no lock held: free_fn may call in */
+            fm__obj_free(p, f.stash[i]);
+        fm__count(&p->dropped, f.n);
+    } while (f.more);
     fm__tc_owner_fini(&p->tco);
-    fm__objpool_harvest_shared(p, &h, 0);
+    fm__objpool_harvest_shared(p, &f.h, 0);
     fm__mags_free(p, p->victims);
-    fm__mags_free(p, h.full);
-    fm__mags_free(p, h.empty);
+    fm__mags_free(p, f.h.full);
+    fm__mags_free(p, f.h.empty);
     for (int i = 0; i < p->nshards; i++)
         pthread_mutex_destroy(&p->shards[i].lock);
     pthread_mutex_destroy(&p->lock);

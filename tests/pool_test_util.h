@@ -44,8 +44,7 @@ const char *__tsan_default_options(void)
 #define SKIP_UNDER_TSAN()                                                                \
     do {                                                                                 \
         if (FM_TEST_TSAN) {                                                              \
-            printf("  skipped: ThreadSanitizer cannot start threads after fork\n");      \
-            return;                                                                      \
+            FM_SKIP("ThreadSanitizer cannot start threads after fork");                  \
         }                                                                                \
     } while (0)
 

@@ -508,11 +508,7 @@ FM_TEST(buffers_cross_threads_and_exits_leave_nothing_stranded)
 /* ThreadSanitizer does not support starting threads in the child of a
  * multi-threaded fork, which the child's decay needs. */
 #if defined(__SANITIZE_THREAD__)
-#define SKIP_FORK_UNDER_TSAN()                                                           \
-    do {                                                                                 \
-        printf("  skipped: ThreadSanitizer cannot start threads after fork\n");         \
-        return;                                                                          \
-    } while (0)
+#define SKIP_FORK_UNDER_TSAN() FM_SKIP("ThreadSanitizer cannot start threads after fork")
 #else
 #define SKIP_FORK_UNDER_TSAN() ((void)0)
 #endif

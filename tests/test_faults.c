@@ -328,6 +328,51 @@ static void scen_objpool_new_fn(void)
     FM_CHECK_EQ(atomic_load(&made), atomic_load(&freed));
 }
 
+/* Destroy while the shortage lasts, with objects cached by this thread and
+ * by another that is still alive: no magazine can be had to carry them out of
+ * the thread caches, and every object must still reach free_fn. */
+struct obj_filler {
+    fm_objpool *p;
+    atomic_int filled, release;
+};
+
+static void *obj_filler_main(void *arg)
+{
+    struct obj_filler *f = arg;
+    objpool_round(f->p, 100, 1);
+    atomic_store(&f->filled, 1);
+    FM_CHECK(FM_WAIT_UNTIL(atomic_load(&f->release), WAIT_MS));
+    return NULL;
+}
+
+static void scen_objpool_destroy(void)
+{
+    atomic_store(&made, 0);
+    atomic_store(&freed, 0);
+    fm_objpool_opts o = {.new_fn = obj_new, .free_fn = obj_free, .cleanup_interval_ns = -1};
+    fm_objpool *p = NULL;
+    int rc = fm_objpool_new(&p, &o);
+    CHECK_FAULT_RC(rc);
+    if (rc == 0) {
+        struct obj_filler f = {.p = p};
+        pthread_t t;
+        FM_CHECK_EQ(pthread_create(&t, NULL, obj_filler_main, &f), 0);
+        FM_CHECK(FM_WAIT_UNTIL(atomic_load(&f.filled), WAIT_MS));
+        objpool_round(p, 100, 1);
+        fm_objpool_destroy(p);
+        atomic_store(&f.release, 1);
+        pthread_join(t, NULL);
+    }
+    fault_stop();
+    FM_CHECK_EQ(atomic_load(&made), atomic_load(&freed));
+}
+
+FM_TEST(objpool_destroy_in_a_shortage)
+{
+    fault_setup();
+    sweep("objpool destroy", scen_objpool_destroy, FAULT_ALLOC, 1);
+}
+
 FM_TEST(objpool_plain)
 {
     sweep_all("objpool", scen_objpool_plain, KIND(FAULT_ALLOC) | KIND(FAULT_THREAD));

@@ -477,7 +477,7 @@ FM_TEST(double_destroy_aborts_in_debug_builds)
     int status = wait_child(pid, 20000);
     FM_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 #else
-    printf("  skipped: release builds do not check (documented as a bug)\n");
+    FM_SKIP("release builds do not check (documented as a bug)");
 #endif
 }
 

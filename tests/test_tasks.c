@@ -528,7 +528,7 @@ FM_TEST(double_destroy_aborts_in_debug_builds)
 #else
     (void)group_double_destroy_body;
     (void)future_double_destroy_body;
-    printf("  skipped: release builds do not check (documented as a bug)\n");
+    FM_SKIP("release builds do not check (documented as a bug)");
 #endif
 }
 
