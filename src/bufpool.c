@@ -165,15 +165,15 @@ FM__BUF_SLOW static void *fm__buf_get_slow(fm_bufpool *b, unsigned c, int counte
 static inline void *fm__buf_get_in(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c)
 {
     struct fm__buf_tcc *q = &t->cls[c];
-    /* relaxed: only this thread writes n while it is in its bracket. */
-    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
+    uint64_t w = fm__buf_tcc_word(q); /* only this thread writes it while in its bracket */
+    size_t n = fm__buf_tcc_n(w);
     if (FM__UNLIKELY(!n)) {
         fm__buf_add(&q->slow_gets, 1);
         fm__tc_leave(t);
         return fm__buf_get_slow(b, c, 1);
     }
     struct fm__buf_hdr *h = q->v[n - 1];
-    atomic_store_explicit(&q->n, n - 1, memory_order_relaxed);
+    fm__buf_tcc_set(q, w - 1);
     fm__tc_leave(t);
     return fm__buf_hand_out_cached(b, h, c);
 }
@@ -216,27 +216,27 @@ FM__BUF_SLOW static void fm__buf_put_other(fm_bufpool *b, struct fm__buf_hdr *h,
     fm__buf_direct_put(b, h);
 }
 
-/* The thread's cache of class c is full: its newer half (at least one block)
- * goes to the central store, then h takes the first place freed. n shrinks
- * before any entry is overwritten, so the cache never holds a block twice,
- * even as a fork() child sees a bracket left half done. */
+/* The thread's cache of class c (word w) is full: its newer half (at least
+ * one block) goes to the central store, then h takes the first place freed.
+ * n shrinks before any entry is overwritten, so the cache never holds a block
+ * twice, even as a fork() child sees a bracket left half done. */
 FM__BUF_SLOW static void fm__buf_spill(fm_bufpool *b, struct fm__buf_tcache *t, unsigned c,
-                                       struct fm__buf_hdr *h)
+                                       struct fm__buf_hdr *h, uint64_t w)
 {
     struct fm__buf_tcc *q = &t->cls[c];
     struct fm__buf_hdr *out[FM__BUF_TC_DEPTH];
-    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* == cap */
-    uint32_t k = (n + 1) / 2;
+    size_t n = fm__buf_tcc_n(w); /* == cap */
+    size_t k = (n + 1) / 2;
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     memcpy(out, q->v + n - k, k * sizeof *out);
     fm__buf_add(&q->moved_out, k);
-    atomic_store_explicit(&q->n, n - k, memory_order_relaxed); /* only this thread writes */
+    fm__buf_tcc_set(q, w - k); /* only this thread writes */
     atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order, see above */
     q->v[n - k] = h;
     atomic_signal_fence(memory_order_seq_cst);
-    atomic_store_explicit(&q->n, n - k + 1, memory_order_relaxed);
+    fm__buf_tcc_set(q, w - k + 1 + FM__BUF_TCC_PUT); /* h, and the put counted */
     fm__tc_leave(t);
-    if (fm__buf_store_put(b, c, out, k, fm__now_coarse_ns()))
+    if (fm__buf_store_put(b, c, out, (unsigned)k, fm__now_coarse_ns()))
         fm__buf_arm(b);
 }
 
@@ -253,17 +253,17 @@ static inline void fm__buf_put_in(fm_bufpool *b, struct fm__buf_tcache *t, unsig
                                   struct fm__buf_hdr *h)
 {
     struct fm__buf_tcc *q = &t->cls[c];
-    fm__buf_add(&q->puts, 1);
-    uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed); /* only this thread writes */
+    uint64_t w = fm__buf_tcc_word(q); /* only this thread writes it while in its bracket */
+    size_t n = fm__buf_tcc_n(w);
     if (FM__UNLIKELY(n == q->cap)) {
-        fm__buf_spill(b, t, c, h);
+        fm__buf_spill(b, t, c, h, w);
         return;
     }
     q->v[n] = h;
     /* the entry before the count, also in the compiler's order: a fork()
      * child that sees this bracket half done never counts a stale entry */
     atomic_signal_fence(memory_order_seq_cst);
-    atomic_store_explicit(&q->n, n + 1, memory_order_relaxed);
+    fm__buf_tcc_set(q, w + 1 + FM__BUF_TCC_PUT); /* the block, and the put counted */
     /* relaxed, inside the bracket: the bracket's handshake with the tick's
      * drain orders this load against the tick's reset of armed (fm__buf_arm). */
     int armed = atomic_load_explicit(&b->armed, memory_order_relaxed);

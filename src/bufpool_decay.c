@@ -40,12 +40,12 @@ static void fm__buf_tc_empty(struct fm_bufpool *b, struct fm__buf_tcache *t, int
 {
     for (unsigned c = 0; c < b->nclasses; c++) {
         struct fm__buf_tcc *q = &t->cls[c];
-        /* relaxed: we hold the cache, nobody else writes n now. */
-        uint32_t n = atomic_load_explicit(&q->n, memory_order_relaxed);
+        uint64_t w = fm__buf_tcc_word(q); /* we hold the cache: nobody else writes it now */
+        size_t n = fm__buf_tcc_n(w);
         if (n) {
-            fm__buf_store_put(b, c, q->v, n, stamp);
+            fm__buf_store_put(b, c, q->v, (unsigned)n, stamp);
             fm__buf_add(&q->moved_out, n);
-            atomic_store_explicit(&q->n, 0, memory_order_relaxed);
+            fm__buf_tcc_set(q, w - n); /* the puts stay counted */
         }
     }
 }
@@ -61,10 +61,10 @@ void fm__buf_tc_flush(struct fm__tc_owner *o, void *payload)
         struct fm__buf_tcc *q = &t->cls[c];
         /* relaxed: statistics; the tc lock orders them against stats' visit. */
         atomic_fetch_add_explicit(&b->cls[c].gets, fm__buf_tcc_gets(q), memory_order_relaxed);
-        atomic_fetch_add_explicit(&b->cls[c].puts, atomic_load_explicit(&q->puts, memory_order_relaxed),
+        atomic_fetch_add_explicit(&b->cls[c].puts, fm__buf_tcc_puts(fm__buf_tcc_word(q)),
                                   memory_order_relaxed);
         atomic_store_explicit(&q->slow_gets, 0, memory_order_relaxed);
-        atomic_store_explicit(&q->puts, 0, memory_order_relaxed);
+        fm__buf_tcc_set(q, 0); /* no block (emptied above), no put */
         atomic_store_explicit(&q->moved_out, 0, memory_order_relaxed);
     }
     t->seen_ops = 0;
@@ -88,14 +88,14 @@ static uint64_t fm__buf_tc_ops(const struct fm_bufpool *b, const struct fm__buf_
 {
     uint64_t ops = 0;
     for (unsigned c = 0; c < b->nclasses; c++)
-        ops += fm__buf_tcc_gets(&t->cls[c]) + atomic_load_explicit(&t->cls[c].puts, memory_order_relaxed);
+        ops += fm__buf_tcc_gets(&t->cls[c]) + fm__buf_tcc_puts(fm__buf_tcc_word(&t->cls[c]));
     return ops;
 }
 
 static int fm__buf_tc_holds(const struct fm_bufpool *b, const struct fm__buf_tcache *t)
 {
     for (unsigned c = 0; c < b->nclasses; c++)
-        if (atomic_load_explicit(&t->cls[c].n, memory_order_relaxed))
+        if (fm__buf_tcc_n(fm__buf_tcc_word(&t->cls[c])))
             return 1;
     return 0;
 }

@@ -49,6 +49,7 @@
 #define FM__BUF_CHUNK ((size_t)64 << 10)     /* smaller blocks are carved from chunks */
 #define FM__BUF_TC_DEPTH 8                   /* most blocks per class in a thread cache */
 #define FM__BUF_TC_CLASS_BYTES ((size_t)1 << 20) /* ...and at most this many bytes (or 1 block) */
+#define FM__BUF_COLOURS 64                   /* header offsets of large blocks: 64 lines, 4 KiB */
 
 #define FM__BUF_DEFAULT_MAX ((size_t)4 << 20)
 #define FM__BUF_DEFAULT_LIMIT ((size_t)1 << 30)
@@ -117,6 +118,8 @@ struct fm__buf_chunk {
 struct fm__buf_class {
     pthread_mutex_t lock;
     size_t size;    /* block size, header included; immutable */
+    size_t span;    /* bytes one block holds mapped: size, plus the colour page of a
+                       large block (fm__buf_colour); every byte count uses it; immutable */
     unsigned tc_cap; /* thread cache depth for this class; immutable */
     /* Below: class lock. */
     struct fm__buf_list aged;    /* large: free blocks; small: empty chunks */
@@ -133,17 +136,40 @@ struct fm__buf_class {
  * thread moves blocks out while it holds the cache (tcache.h). Gets are
  * derived, so that a get served here counts nothing: every block a put left
  * here was got again, moved out, or is still here, so gets = slow_gets +
- * puts - moved_out - n (fm__buf_tcc_gets). */
+ * puts - moved_out - n (fm__buf_tcc_gets). n and puts share one word, so that
+ * a put counts itself and its block with one store (a store less on the hot
+ * path is a pair more in flight behind a store that misses the cache). */
+#define FM__BUF_TCC_PUT ((uint64_t)1 << 8) /* word: n below it, puts above (this many each) */
 struct fm__buf_tcc {
-    _Atomic uint32_t n; /* relaxed: read by stats while the owner writes */
-    uint32_t cap;
     /* Written by the cache's holder with a relaxed load and store (no RMW:
      * one holder at a time), read relaxed by stats and the tick. */
-    _Atomic uint64_t puts;      /* every put through this cache */
+    _Atomic uint64_t w;         /* n (blocks held), puts through this cache: see above */
+    uint32_t cap;
     _Atomic uint64_t slow_gets; /* gets it had no block for */
     _Atomic uint64_t moved_out; /* blocks moved to the store: spills, drains */
     struct fm__buf_hdr *v[FM__BUF_TC_DEPTH];
 };
+
+static inline size_t fm__buf_tcc_n(uint64_t w)
+{
+    return (size_t)(w % FM__BUF_TCC_PUT);
+}
+
+static inline uint64_t fm__buf_tcc_puts(uint64_t w)
+{
+    return w / FM__BUF_TCC_PUT;
+}
+
+/* relaxed: only the cache's holder writes w; others read some recent value. */
+static inline uint64_t fm__buf_tcc_word(const struct fm__buf_tcc *q)
+{
+    return atomic_load_explicit(&q->w, memory_order_relaxed);
+}
+
+static inline void fm__buf_tcc_set(struct fm__buf_tcc *q, uint64_t w)
+{
+    atomic_store_explicit(&q->w, w, memory_order_relaxed);
+}
 
 /* A counter only the cache's holder writes: a relaxed load and store, no RMW.
  * Readers (stats, the tick) see some recent value, which is all they need. */
@@ -154,13 +180,12 @@ static inline void fm__buf_add(_Atomic uint64_t *c, uint64_t n)
 }
 
 /* Gets made through q (see fm__buf_tcc). Read while the owner works, the
- * four counters may be a call apart: never below 0. */
+ * counters may be a call apart: never below 0. */
 static inline uint64_t fm__buf_tcc_gets(const struct fm__buf_tcc *q)
 {
-    uint64_t in = atomic_load_explicit(&q->slow_gets, memory_order_relaxed) +
-                  atomic_load_explicit(&q->puts, memory_order_relaxed);
-    uint64_t out = atomic_load_explicit(&q->moved_out, memory_order_relaxed) +
-                   atomic_load_explicit(&q->n, memory_order_relaxed);
+    uint64_t w = fm__buf_tcc_word(q);
+    uint64_t in = atomic_load_explicit(&q->slow_gets, memory_order_relaxed) + fm__buf_tcc_puts(w);
+    uint64_t out = atomic_load_explicit(&q->moved_out, memory_order_relaxed) + fm__buf_tcc_n(w);
     return in > out ? in - out : 0;
 }
 
@@ -187,6 +212,7 @@ struct fm_bufpool {
     _Atomic uint64_t returned, dropped;
     _Atomic uint64_t direct_gets, direct_puts, direct_failed;
     _Atomic size_t direct_live;
+    _Atomic unsigned colours; /* large blocks mapped so far: the next one's colour */
     struct fm__buf_node reg; /* in the list of every pool (bufpool_fork.c) */
     struct fm__buf_class cls[];
 };

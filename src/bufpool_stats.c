@@ -23,9 +23,10 @@ static void fm__buf_tally_one(const void *payload, void *ctx)
     for (unsigned c = 0; c < x->b->nclasses; c++) {
         const struct fm__buf_tcc *q = &tc->cls[c];
         /* relaxed: each counter on its own is all a snapshot promises. */
+        uint64_t w = fm__buf_tcc_word(q);
         x->t[c].gets += fm__buf_tcc_gets(q);
-        x->t[c].puts += atomic_load_explicit(&q->puts, memory_order_relaxed);
-        x->t[c].tc_blocks += atomic_load_explicit(&q->n, memory_order_relaxed);
+        x->t[c].puts += fm__buf_tcc_puts(w);
+        x->t[c].tc_blocks += fm__buf_tcc_n(w);
     }
 }
 
@@ -56,9 +57,9 @@ static void fm__buf_class_fill(const struct fm_bufpool *b, unsigned c,
     out->misses = misses;
     out->hits = t->gets > misses ? t->gets - misses : 0;
     out->puts = t->puts;
-    out->bytes_live = out_now > t->puts ? (size_t)(out_now - t->puts) * k->size : 0;
+    out->bytes_live = out_now > t->puts ? (size_t)(out_now - t->puts) * k->span : 0;
     out->bytes_cached = atomic_load_explicit(&k->cached, memory_order_relaxed) +
-                        (size_t)t->tc_blocks * k->size;
+                        (size_t)t->tc_blocks * k->span;
 }
 
 int fm_bufpool_class_stats(const fm_bufpool *b, int cls, struct fm_bufpool_class_stats *out)

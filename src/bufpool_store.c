@@ -26,6 +26,40 @@ static struct fm__buf_hdr *fm__buf_block_of(struct fm__buf_node *n)
     return (struct fm__buf_hdr *)n - 1;
 }
 
+/* ---- colours of large blocks ----
+ *
+ * A large block is a mapping of its own. Were its header at the mapping's
+ * start, every header, and the first bytes of every buffer with it, would sit
+ * at the same offset in a page, so in the same set of the L1 data cache (its
+ * sets repeat every 4 KiB): a thread going through more classes than the set
+ * has ways would miss on each get's header and on each buffer's first bytes.
+ * So a new block's header goes a whole number of cache lines (its colour, one
+ * of FM__BUF_COLOURS) into a mapping one page longer than the block, and
+ * successive blocks take colours FM__BUF_COLOUR_STRIDE apart, an odd stride:
+ * it visits every colour before one repeats, and blocks mapped one after the
+ * other land far apart. Buffers stay 16-byte aligned (the header is 16 bytes
+ * and the colour a multiple of 64) and keep the class's whole usable size.
+ * The mapping starts at the header rounded down to FM__BUF_COLOUR_SPAN (pages
+ * are at least that), so nothing more is stored. The page more is counted in
+ * every byte figure (the class's span): it is address space, and becomes
+ * resident only as far as the buffer reaches into it. */
+#define FM__BUF_COLOUR_LINE 64 /* an L1 line */
+#define FM__BUF_COLOUR_SPAN ((uintptr_t)FM__BUF_COLOURS * FM__BUF_COLOUR_LINE) /* 4 KiB */
+#define FM__BUF_COLOUR_STRIDE 39u /* about 64 / 1.618: neighbours far apart */
+
+static size_t fm__buf_colour_next(struct fm_bufpool *b)
+{
+    /* relaxed: any value will do, the count only spreads the colours. */
+    unsigned n = atomic_fetch_add_explicit(&b->colours, 1, memory_order_relaxed);
+    return (size_t)(n * FM__BUF_COLOUR_STRIDE % FM__BUF_COLOURS) * FM__BUF_COLOUR_LINE;
+}
+
+/* The mapping that holds large block h. */
+static void *fm__buf_large_base(struct fm__buf_hdr *h)
+{
+    return (void *)((uintptr_t)h & ~(FM__BUF_COLOUR_SPAN - 1));
+}
+
 static struct fm__buf_chunk *fm__buf_chunk_of(const void *p)
 {
     return (struct fm__buf_chunk *)((uintptr_t)p & ~(uintptr_t)(FM__BUF_CHUNK - 1));
@@ -43,6 +77,7 @@ void fm__buf_store_init(struct fm_bufpool *b)
         struct fm__buf_class *k = &b->cls[c];
         pthread_mutex_init(&k->lock, NULL);
         k->size = fm__buf_class_size(c);
+        k->span = k->size >= FM__BUF_LARGE ? k->size + fm__page_size() : k->size;
         size_t cap = FM__BUF_TC_CLASS_BYTES / k->size;
         k->tc_cap = cap < 1 ? 1 : cap > FM__BUF_TC_DEPTH ? FM__BUF_TC_DEPTH : (unsigned)cap;
     }
@@ -51,7 +86,7 @@ void fm__buf_store_init(struct fm_bufpool *b)
 /* Bytes one aged entry of k holds mapped. */
 static size_t fm__buf_entry_bytes(const struct fm__buf_class *k)
 {
-    return fm__buf_is_large(k) ? k->size : FM__BUF_CHUNK;
+    return fm__buf_is_large(k) ? k->span : FM__BUF_CHUNK;
 }
 
 /* Free bytes held by class k: its own count (for stats) and the pool's (for
@@ -103,26 +138,28 @@ static struct fm__buf_hdr *fm__buf_large_get(struct fm_bufpool *b, struct fm__bu
     struct fm__buf_node *n = k->aged.head;
     if (n) {
         fm__buf_list_remove(&k->aged, n);
-        fm__buf_cached_out(b, k, k->size);
+        fm__buf_cached_out(b, k, k->span);
     }
     pthread_mutex_unlock(&k->lock);
     if (n) {
         *fresh = 0;
         return fm__buf_block_of(n);
     }
-    struct fm__buf_hdr *h = fm__os_map(k->size);
-    if (h)
-        atomic_fetch_add_explicit(&b->mapped, k->size, memory_order_relaxed); /* statistics */
     *fresh = 1;
-    return h;
+    char *base = fm__os_map(k->span);
+    if (!base)
+        return NULL;
+    atomic_fetch_add_explicit(&b->mapped, k->span, memory_order_relaxed); /* statistics */
+    return (struct fm__buf_hdr *)(base + fm__buf_colour_next(b));
 }
 
-/* Class lock held. Returns the block when it must be unmapped (cache full). */
+/* Class lock held. Returns the block's mapping when it must be unmapped
+ * (cache full). */
 static void *fm__buf_large_put(struct fm_bufpool *b, struct fm__buf_class *k,
                                struct fm__buf_hdr *h, int64_t stamp)
 {
-    if (!fm__buf_claim(b, k, k->size))
-        return h;
+    if (!fm__buf_claim(b, k, k->span))
+        return fm__buf_large_base(h);
     fm__buf_list_push(&k->aged, fm__buf_node_of(h), stamp);
     return NULL;
 }
@@ -252,7 +289,7 @@ int64_t fm__buf_store_decay(struct fm_bufpool *b, unsigned c, int64_t cutoff)
     pthread_mutex_lock(&k->lock);
     while ((n = k->aged.tail) && n->stamp <= cutoff) {
         fm__buf_list_remove(&k->aged, n);
-        bytes += fm__buf_is_large(k) ? k->size
+        bytes += fm__buf_is_large(k) ? k->span
                                      : (size_t)((struct fm__buf_chunk *)n)->carved * k->size;
         n->next = gone;
         gone = n;
@@ -264,7 +301,7 @@ int64_t fm__buf_store_decay(struct fm_bufpool *b, unsigned c, int64_t cutoff)
     pthread_mutex_unlock(&k->lock);
     while ((n = gone)) {
         gone = n->next;
-        fm__os_unmap(fm__buf_is_large(k) ? (void *)fm__buf_block_of(n) : (void *)n,
+        fm__os_unmap(fm__buf_is_large(k) ? fm__buf_large_base(fm__buf_block_of(n)) : (void *)n,
                      fm__buf_entry_bytes(k));
     }
     return oldest;

@@ -51,7 +51,8 @@ typedef struct fm_bufpool_opts {
 
 /* Counters to graph; a snapshot, each field read atomically but not all at
  * the same instant. Byte counts are of whole blocks (a block is a buffer's
- * usable bytes plus a 16-byte header). */
+ * usable bytes plus a 16-byte header; from 16 KiB up, plus the page of its
+ * colour, see docs/bufpool.md). */
 struct fm_bufpool_stats {
     uint64_t gets;           /* get calls on a valid pool */
     uint64_t hits;           /* gets served from cached memory */
