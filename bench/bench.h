@@ -247,6 +247,12 @@ void bench_publish(const struct run_result *result);
 /* CLOCK_MONOTONIC in seconds. */
 double monotonic_seconds(void);
 
+/* The process's resident set in MB, exact: the Rss of /proc/self/smaps_rollup,
+ * which walks the page tables (statm and stat read counters the kernel
+ * batches per CPU, off by up to a few hundred KB here). Too slow to poll for a
+ * time series; for the before/after figures. Falls back to statm. */
+double resident_mb_exact(void);
+
 /* ---- results and report ---- */
 
 /* Medians of one (workload, system) over its runs. */

@@ -325,13 +325,13 @@ static void run_burst(const struct workload *w, const struct bench_system *bs, i
         fail(out, "sampler thread");
     if (!out->ok)
         goto done;
-    out->values[B_RSS_BEFORE] = rss_mb();
+    out->values[B_RSS_BEFORE] = resident_mb_exact();
     if (!burst_fill(sys, pool, &b))
         fail(out, "burst get failed");
     out->values[B_RSS_PEAK] = rss_mb();
     burst_release(sys, pool, &b, keep_every);
     sleep_s(cfg.idle_s); /* no call into the system */
-    out->values[B_RSS_AFTER] = rss_mb();
+    out->values[B_RSS_AFTER] = resident_mb_exact();
     out->values[B_LIVE] = (double)b.live / MB;
     out->values[B_AFTER_MINUS_LIVE] = out->values[B_RSS_AFTER] - out->values[B_LIVE];
     atomic_store(&smp.stop, true);

@@ -76,6 +76,36 @@ double monotonic_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A "Name: N kB" line of /proc/self/smaps_rollup in MB, or -1. */
+static double smaps_rollup_mb(const char *name)
+{
+    long kb = -1;
+    char line[256], fmt[64];
+    snprintf(fmt, sizeof fmt, "%s: %%ld kB", name);
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    while (f != NULL && kb < 0 && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, fmt, &kb) != 1)
+            kb = -1;
+    if (f != NULL)
+        fclose(f);
+    return kb >= 0 ? (double)kb / 1024.0 : -1;
+}
+
+double resident_mb_exact(void)
+{
+    double mb = smaps_rollup_mb("Rss");
+    if (mb >= 0)
+        return mb;
+    FILE *f;
+    long pages = 0, resident = 0;
+    if ((f = fopen("/proc/self/statm", "r")) != NULL) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
 static double thread_cpu_seconds(void)
 {
     struct timespec ts;
@@ -369,6 +399,7 @@ enum {
     W4_THREADS_AFTER,
     W4_RSS_AFTER,
     W4_RSS_BEFORE,
+    W4_ANON_GROWTH,
     W4_SLOWEST_BURST,
     W4_PEAK_RSS,
     W4_RETRIES,
@@ -498,25 +529,30 @@ static void run_w4(const struct bench_system *bs, struct run_result *out)
     }
     struct task_group g = {.sleep_ns = W4_TASK_SLEEP_NS};
     struct sampler smp;
-    struct proc_sample before = {0}, after = {0};
+    struct proc_sample after = {0};
     long retries = 0;
     if ((rc = sampler_start(&smp)) != 0) {
         bench_fail(out, "sampler thread", rc);
         sys->destroy(pool);
         return;
     }
-    bool sampled = read_proc_sample(&before);
+    double rss_before = resident_mb_exact(), anon_before = smaps_rollup_mb("Anonymous");
     double slowest = run_bursts(sys, pool, &g, &retries, out);
     sleep_ns((long)(W4_SETTLE_S * 1e9));
-    sampled = read_proc_sample(&after) && sampled;
+    bool sampled = read_proc_sample(&after);
+    double rss_after = resident_mb_exact(), anon_after = smaps_rollup_mb("Anonymous");
     long peak = sampler_stop(&smp);
     if (!sampled)
         bench_fail(out, "reading /proc/self/stat", -EIO);
 
     out->values[W4_PEAK_THREADS] = (double)peak;
     out->values[W4_THREADS_AFTER] = (double)after.threads;
-    out->values[W4_RSS_AFTER] = after.rss_mb;
-    out->values[W4_RSS_BEFORE] = before.rss_mb;
+    out->values[W4_RSS_AFTER] = rss_after;
+    out->values[W4_RSS_BEFORE] = rss_before;
+    /* The part of the growth that is memory of this process alone; the rest
+     * is file pages (libc code first run during the bursts), shared and paid
+     * once. */
+    out->values[W4_ANON_GROWTH] = anon_before < 0 || anon_after < 0 ? NAN : anon_after - anon_before;
     out->values[W4_SLOWEST_BURST] = slowest * 1e3;
     out->values[W4_RETRIES] = (double)retries;
     bench_publish(out);
@@ -602,6 +638,7 @@ const struct workload workload_w4 = {"W4", "burst", W4_NMETRICS,
       [W4_RSS_AFTER] = {"rss_after_idle", "MB", FROM_CHILD, true},
       /* The starting point for rss_after_idle, not a score. */
       [W4_RSS_BEFORE] = {"rss_before", "MB", FROM_CHILD, false},
+      [W4_ANON_GROWTH] = {"anon_growth_after_idle", "MB", FROM_CHILD, true},
       [W4_SLOWEST_BURST] = {"slowest_burst", "ms", FROM_CHILD, true},
       [W4_PEAK_RSS] = PEAK_RSS_METRIC,
       [W4_RETRIES] = RETRIES_METRIC},
