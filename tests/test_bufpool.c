@@ -377,64 +377,83 @@ FM_TEST(decay_returns_small_classes)
     fm_bufpool_destroy(b);
 }
 
-/* Context switches of the thread named name (from its /proc status), or -1
- * if there is no such thread. */
-static long thread_switches(const char *name)
+/* Reads file (of /proc/self/task/TID/) of the thread named name into buf;
+ * 0, or -1 if there is no such thread. */
+static int thread_file(const char *name, const char *file, char *buf, size_t len)
 {
     DIR *d = opendir("/proc/self/task");
-    long found = -1;
+    int rc = -1;
     struct dirent *e;
-    while (d && found < 0 && (e = readdir(d))) {
-        char path[300], line[256];
-        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+    while (d && rc < 0 && (e = readdir(d))) {
+        char path[300], comm[64];
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
         FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        int named = 0;
-        long vol = -1, invol = -1;
-        while (fgets(line, sizeof line, f)) {
-            char comm[64];
-            if (sscanf(line, "Name: %63s", comm) == 1)
-                named = strcmp(comm, name) == 0;
-            sscanf(line, "voluntary_ctxt_switches: %ld", &vol);
-            sscanf(line, "nonvoluntary_ctxt_switches: %ld", &invol);
+        int named = f && fscanf(f, "%63s", comm) == 1 && strcmp(comm, name) == 0;
+        if (f)
+            fclose(f);
+        snprintf(path, sizeof path, "/proc/self/task/%s/%s", e->d_name, file);
+        if (named && (f = fopen(path, "r")) != NULL) {
+            buf[fread(buf, 1, len - 1, f)] = '\0';
+            fclose(f);
+            rc = 0;
         }
-        fclose(f);
-        if (named)
-            found = vol + invol;
     }
     if (d)
         closedir(d);
-    return found;
+    return rc;
 }
 
-/* The count of thread name once it has not changed for 20 ms (the last tick
- * may still be on its way back to sleep), waiting at most about 5 s; -1 if it
- * never settles. */
-static long settled_switches(const char *name)
+/* Context switches of the thread named name, or -1 if there is none. */
+static long thread_switches(const char *name)
 {
-    for (int i = 0; i < WAIT_MS / 20; i++) {
-        long n = thread_switches(name);
-        fm_test_sleep_ms(20);
-        if (n >= 0 && thread_switches(name) == n)
-            return n;
-    }
-    return -1;
+    char buf[4096];
+    const char *vol, *invol;
+    if (thread_file(name, "status", buf, sizeof buf) != 0 ||
+        !(vol = strstr(buf, "\nvoluntary_ctxt_switches:")) ||
+        !(invol = strstr(buf, "\nnonvoluntary_ctxt_switches:")))
+        return -1;
+    return atol(vol + strlen("\nvoluntary_ctxt_switches:")) +
+           atol(invol + strlen("\nnonvoluntary_ctxt_switches:"));
+}
+
+/* Whether the thread named name is blocked in a futex wait with no timeout
+ * (/proc/self/task/TID/syscall: futex is 202 on x86-64, 98 on arm64; the
+ * fourth argument is the timeout): asleep until someone wakes it, as
+ * pthread_cond_wait sleeps, not in a timed wait that ends in a tick. */
+static int thread_sleeps_untimed(const char *name)
+{
+#if defined(__x86_64__)
+    const long futex_nr = 202;
+#elif defined(__aarch64__)
+    const long futex_nr = 98;
+#else
+    const long futex_nr = -2;
+#endif
+    char buf[256];
+    long nr;
+    unsigned long uaddr, op, val, timeout;
+    return thread_file(name, "syscall", buf, sizeof buf) == 0 &&
+           sscanf(buf, "%ld %lx %lx %lx %lx", &nr, &uaddr, &op, &val, &timeout) == 5 &&
+           nr == futex_nr && timeout == 0;
 }
 
 /* Once everything has decayed the maintenance thread sleeps: no tick for a
  * pool with nothing cached (a pool still ticking would wake it every 12.5 ms,
- * decay / 8, so 24 times in the 300 ms watched). A put wakes it again. */
+ * decay / 8, from a timed wait). It is seen blocked in an untimed wait, and
+ * its context switches do not change while it is watched. A put wakes it
+ * again. */
 FM_TEST(maintenance_thread_sleeps_once_nothing_is_cached)
 {
     fm_bufpool_opts o = {.decay_ns = DECAY_NS};
     fm_bufpool *b = new_bufpool(&o);
     fm_bufpool_put(b, fm_bufpool_get(b, 200000));
     FM_CHECK(FM_WAIT_UNTIL(bufpool_stats(b).bytes_mapped == 0, WAIT_MS));
-    long before = settled_switches("fm-maint");
+    FM_CHECK(FM_WAIT_UNTIL(thread_sleeps_untimed("fm-maint"), WAIT_MS));
+    long before = thread_switches("fm-maint");
     FM_CHECK(before >= 0);
     fm_test_sleep_ms(300);
     FM_CHECK_EQ(thread_switches("fm-maint"), before);
+    FM_CHECK(thread_sleeps_untimed("fm-maint"));
     fm_bufpool_put(b, fm_bufpool_get(b, 200000)); /* cached again: decays again */
     FM_CHECK(FM_WAIT_UNTIL(bufpool_stats(b).bytes_mapped == 0, WAIT_MS));
     FM_CHECK(thread_switches("fm-maint") > before);
