@@ -1,8 +1,11 @@
-/* The buffer systems of O2-O4: formica's fm_bufpool with its defaults, and
- * glibc's malloc/free. */
+/* The buffer systems of O2-O4: formica's fm_bufpool with its defaults,
+ * glibc's malloc/free, and per-thread stacks by power-of-two class behind a
+ * call (thread_stack.c: the floor, which keeps up to 8 buffers a class and
+ * never gives memory back). */
 #include <stdlib.h>
 
 #include "bench.h"
+#include "thread_stack.h"
 
 static int bufpool_create(void **pool)
 {
@@ -51,6 +54,18 @@ static void malloc_destroy(void *pool)
     (void)pool;
 }
 
+static inline void *bufstack_get(void *pool, size_t size)
+{
+    (void)pool;
+    return thread_bufstack_get(size);
+}
+
+static inline void bufstack_put(void *pool, void *buf)
+{
+    (void)pool;
+    thread_bufstack_put(buf);
+}
+
 /* O2: n get/put pairs of sizes[i] bytes, touching the first and last byte. */
 BENCH_INLINE bool bench_o2_loop(void *pool, const uint32_t *sizes, long n,
                                 void *(*get)(void *, size_t), void (*put)(void *, void *))
@@ -78,14 +93,23 @@ static bool malloc_o2_pairs(void *pool, const uint32_t *sizes, long n)
     return bench_o2_loop(pool, sizes, n, malloc_get, malloc_put);
 }
 
+static bool bufstack_o2_pairs(void *pool, const uint32_t *sizes, long n)
+{
+    return bench_o2_loop(pool, sizes, n, bufstack_get, bufstack_put);
+}
+
 static const struct buf_system bufpool = {bufpool_create, bufpool_get, bufpool_put,
                                           bufpool_destroy, bufpool_o2_pairs};
 static const struct buf_system glibc = {malloc_create, malloc_get, malloc_put, malloc_destroy,
                                         malloc_o2_pairs};
 
+static const struct buf_system thread_bufstack = {malloc_create, bufstack_get, bufstack_put,
+                                                  malloc_destroy, bufstack_o2_pairs};
+
 static const struct bench_system buf_system_v[] = {
     {"formica-bufpool", true, &bufpool, NULL, NULL},
     {"malloc", false, &glibc, NULL, NULL},
+    {"thread-stack-call", false, &thread_bufstack, NULL, NULL},
     ALLOCATOR_PEERS(&glibc), /* malloc/free inside the allocator's helper */
 };
 const struct system_list buf_systems = {buf_system_v,
