@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuzz.h"
 
@@ -288,11 +289,15 @@ void fz_buf_new(struct fz_buf *b, int shared, const uint8_t *r)
     b->max_pooled = c.size;
 }
 
-/* The bytes the pool counts for a buffer of usable size u (blocks with their
- * header; a direct mapping has a second header-sized word in front). */
+/* The bytes the pool counts for a buffer of usable size u: a block with its
+ * header, and for a block of 16 KiB and up the page its colour takes
+ * (docs/bufpool.md); a direct mapping has a second header-sized word in
+ * front. */
 static size_t fz_buf_block(const struct fz_buf *b, size_t u)
 {
-    return u + (u > b->max_pooled ? 32 : 16);
+    if (u > b->max_pooled)
+        return u + 32;
+    return u + 16 >= 16 * 1024 ? u + 16 + (size_t)sysconf(_SC_PAGESIZE) : u + 16;
 }
 
 /* With nothing running on it but the caller: the pool counts exactly what
