@@ -390,9 +390,22 @@ static struct sample checkpoint(int baseline_threads)
     return (struct sample){rss_kib(), threads};
 }
 
-static void *nothing(void *arg)
+/* Stores its thread id in *arg. */
+static void *note_tid(void *arg)
 {
-    return arg;
+    *(pid_t *)arg = gettid();
+    return NULL;
+}
+
+/* Waits (at most 5 s) until the thread tid has left /proc/self/task: a joined
+ * thread's entry may outlive pthread_join for a moment. */
+static void wait_task_gone(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+    int64_t limit = now_ns() + 5000000000;
+    while (access(path, F_OK) == 0 && now_ns() < limit)
+        sleep_ns(1000000);
 }
 
 static void setup(void)
@@ -427,8 +440,11 @@ int main(int argc, char **argv)
      * maintenance thread. A first thread, started and joined, has the
      * runtime start whatever helper thread it keeps (TSan has one). */
     pthread_t first;
-    if (pthread_create(&first, NULL, nothing, NULL) == 0)
+    pid_t first_tid = 0;
+    if (pthread_create(&first, NULL, note_tid, &first_tid) == 0) {
         pthread_join(first, NULL);
+        wait_task_gone(first_tid);
+    }
     int baseline = nthreads() + 1;
     setup();
 
