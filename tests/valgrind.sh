@@ -19,7 +19,9 @@ fi
 # Every unit test program but the allocation-counting ones (test_*_alloc:
 # they define malloc and friends themselves, which memcheck replaces with its
 # own, so their counts read 0) and the stress programs (tests/stress: thread
-# stress loops, for the native and sanitizer builds).
+# stress loops, for the native and sanitizer builds). Not yet here:
+# test_pool_idle and test_bufpool_colour, newer, not yet timed under memcheck
+# (test_pool_idle starts thousands of threads).
 programs=(test_common test_bad_input test_bufpool test_objpool test_pool test_pool_threads
           test_multipool test_tasks test_diag)
 # Cases left out, each with why.
